@@ -1,0 +1,471 @@
+"""The ``tapas`` command line: a thin Typer layer over tapaskit.
+
+Every command parses its options, calls one public function of tapaskit and prints the result
+as a table (default) or JSON (``--json``). Errors a user can cause end as one line on stderr and
+exit code 1; progress goes to stderr so ``--json`` output on stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="tapas",
+    help="tapaskit: train-less accuracy prediction (TAPAS) and architecture search for CNNs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+lde_app = typer.Typer(help="The lifelong database of experiments (LDE): stats, query, import, export.",
+                      no_args_is_help=True)
+benchmark_app = typer.Typer(help="Benchmarks that print JSON: predictor quality, search quality.",
+                            no_args_is_help=True)
+app.add_typer(lde_app, name="lde")
+app.add_typer(benchmark_app, name="benchmark")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the global --seed or 0).")]
+LdeOpt = Annotated[Optional[Path], typer.Option("--lde", help="LDE file to use instead of the one in the data home.")]
+
+
+class Globals:
+    """Options given before the command (``tapas --json --seed 3 COMMAND``)."""
+
+    json: bool = False
+    seed: int = 0
+    lde: Path | None = None
+
+
+G = Globals()
+
+
+@app.callback()
+def _global_options(
+    json_: JsonOpt = False,
+    seed: Annotated[int, typer.Option("--seed", help="Default seed for every command.")] = 0,
+    home: Annotated[Optional[Path], typer.Option(
+        "--home", help="Data home (LDE, MLflow store). Default: $TAPAS_HOME or the user data dir.")] = None,
+    lde: LdeOpt = None,
+) -> None:
+    """tapaskit: characterize datasets, predict accuracy without training, and search CNNs.
+
+    Examples:
+
+        tapas datasets
+
+        tapas train digits --arch '[C(32,3,1), P(2,2), C(64,3,1), GAP(10), SM(10)]' --epochs 3
+
+        tapas characterize fashion-mnist --json
+
+        tapas search digits --preset quick --out ./best
+    """
+    G.json, G.seed, G.lde = json_, seed, lde
+    if home is not None:
+        os.environ["TAPAS_HOME"] = str(home)
+
+
+def _json_mode(flag: bool) -> bool:
+    return flag or G.json
+
+
+def _seed(value: int | None) -> int:
+    return G.seed if value is None else value
+
+
+def _lde_path(value: Path | None) -> Path | None:
+    return value if value is not None else G.lde
+
+
+def _emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        render()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress display on stderr, or None when disabled (``--json``)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                  console=err, transient=False) as progress:
+        yield progress
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row])
+    out.print(table)
+
+
+# ---------------------------------------------------------------------------------------- datasets
+@app.command("datasets")
+def datasets_command(json_: JsonOpt = False) -> None:
+    """List the built-in datasets, whether each is available offline here, and why not.
+
+    Any built-in also takes a variant spec, e.g. `fashion-mnist[classes=0,6;n=2000;noise=0.3]`,
+    and user data is given by path (image folder, .npz, IDX .gz, CSV).
+
+    Examples:
+
+        tapas datasets
+
+        tapas datasets --json
+    """
+    from tapaskit.datasets import list_builtin
+
+    infos = list_builtin()
+    data = [
+        {"name": i.name, "classes": i.num_classes, "shape": list(i.input_shape), "samples": i.num_samples,
+         "available": i.available, "reason": i.reason, "description": i.description}
+        for i in infos
+    ]
+    _emit(_json_mode(json_), data, lambda: _table(
+        "Built-in datasets", ["name", "classes", "shape (C,H,W)", "samples", "available", "note"],
+        [[d["name"], d["classes"], "x".join(map(str, d["shape"])), d["samples"],
+          "yes" if d["available"] else "no", d["reason"] or d["description"]] for d in data]))
+
+
+# ------------------------------------------------------------------------------------------- train
+@app.command("train")
+def train_command(
+    dataset: Annotated[str, typer.Argument(help="Built-in name, variant spec or path to user data.")],
+    arch: Annotated[str, typer.Option("--arch", help="Architecture: JSON file, JSON string or MetaQNN string.")],
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle cosine schedule).")] = 3e-3,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
+    optimizer: Annotated[str, typer.Option(help="adam, adamw or sgd.")] = "adam",
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
+    device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Append the result to the LDE.")] = True,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Train one architecture on a dataset for real and report its validation learning curve.
+
+    The result (curve, peak/final accuracy, seconds, device, params, FLOPs, status) is logged to
+    MLflow and appended to the LDE (source `train`).
+
+    Examples:
+
+        tapas train digits --arch '[C(32,3,1), C(64,3,2), GAP(10), SM(10)]' --epochs 3
+
+        tapas train 'fashion-mnist[n=5000]' --arch net.json --epochs 2 --json
+    """
+    from tapaskit.pipeline import run_training
+    from tapaskit.trainer import Hyperparameters
+
+    from tapaskit.architecture import parse_architecture
+    from tapaskit.datasets import load_dataset
+    from tapaskit.shapes import infer_shapes
+
+    as_json = _json_mode(json_)
+    hparams = Hyperparameters(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                              weight_decay=weight_decay)
+    data_set, net = load_dataset(dataset), parse_architecture(arch)
+    infer_shapes(net, data_set.input_shape, data_set.num_classes)  # bad input fails before any output
+    with _progress(not as_json) as progress:
+        callback = None
+        if progress is not None:
+            task = progress.add_task("training", total=epochs, info="")
+
+            def callback(epoch: int, loss: float, acc: float) -> None:
+                progress.update(task, completed=epoch, info=f"loss {loss:.3f}  val acc {acc:.4f}")
+
+        result, run_id = run_training(data_set, net, hparams, seed=_seed(seed), device=device,
+                                      lde_path=_lde_path(lde), record=record, progress=callback)
+    data = {**result.to_dict(), "mlflow_run_id": run_id}
+    _emit(as_json, data, lambda: _table(
+        f"{result.dataset}: {result.status.value}", ["field", "value"],
+        [["peak val accuracy", result.peak_accuracy], ["final val accuracy", result.final_accuracy],
+         ["curve", ", ".join(f"{a:.3f}" for a in result.curve)], ["params", result.params],
+         ["FLOPs", result.flops], ["seconds", round(result.seconds, 2)], ["device", result.device],
+         ["message", result.message]]))
+    if not result.ok:
+        raise typer.Exit(2)
+
+
+# ------------------------------------------------------------------------------------ characterize
+@app.command("characterize")
+def characterize_command(
+    dataset: Annotated[str, typer.Argument(help="Built-in name, variant spec or path to user data.")],
+    probe: Annotated[str, typer.Option(help="Probe net (convnet-bn is the default; see probenets).")] = "convnet-bn",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if the LDE holds this DCN.")] = False,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Compute a dataset's DCN (dataset characterization number, higher = easier) with a probe net.
+
+    The probe trains a few epochs on a bounded stratified subsample, so the cost does not grow with
+    the dataset. The DCN is stored on the dataset's LDE row; the same content, probe and seed is
+    answered from there at once (`cached: true`).
+
+    Examples:
+
+        tapas characterize digits
+
+        tapas characterize 'fashion-mnist[classes=1,8]' --json
+
+        tapas characterize ./my_images --probe mlp --no-cache
+    """
+    from tapaskit.characterization import characterize_dataset
+
+    from tapaskit.datasets import load_dataset
+
+    as_json = _json_mode(json_)
+    data_set = load_dataset(dataset)
+    with _progress(not as_json) as progress:
+        callback = None
+        if progress is not None:
+            task = progress.add_task("probe net", total=None, info="")
+
+            def callback(epoch: int, epochs: int, acc: float) -> None:
+                progress.update(task, completed=epoch, total=epochs, info=f"val acc {acc:.4f}")
+
+        result = characterize_dataset(data_set, probe=probe, seed=_seed(seed), use_cache=not no_cache,
+                                      lde_path=_lde_path(lde), progress=callback)
+    _emit(as_json, result.to_dict(), lambda: _table(
+        f"{result.dataset}", ["field", "value"],
+        [["DCN", result.dcn], ["probe accuracy", result.probe_accuracy], ["classes", result.num_classes],
+         ["samples", result.num_samples], ["probe", f"{result.probe} v{result.probe_version}"],
+         ["seconds", round(result.seconds, 2)], ["cached", result.cached],
+         ["fingerprint", result.fingerprint]]))
+
+
+# --------------------------------------------------------------------------------------------- lde
+def _open_store(lde: Path | None, *, read_only: bool = False) -> Any:
+    from tapaskit.experiments import open_lde
+
+    return open_lde(_lde_path(lde), read_only=read_only)
+
+
+@lde_app.command("path")
+def lde_path_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
+    """Print the LDE file in use (the data home's, unless `--lde` names another).
+
+    Examples:
+
+        tapas lde path
+    """
+    from tapaskit import paths
+
+    path = _lde_path(lde) or paths.default_lde_path()
+    _emit(_json_mode(json_), {"path": str(path), "exists": Path(path).exists()},
+          lambda: out.print(str(path), highlight=False))
+
+
+@lde_app.command("stats")
+def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
+    """Summarise the LDE: datasets with their DCN, experiments, architectures.
+
+    A fresh data home already holds the embedded default LDE.
+
+    Examples:
+
+        tapas lde stats
+
+        tapas lde stats --lde /tmp/m.duckdb --json
+    """
+    stats = _open_store(lde).stats()
+
+    def render() -> None:
+        out.print(f"datasets {stats['datasets']}  experiments {stats['experiments']} "
+                  f"(ok {stats['ok_experiments']})  architectures {stats['architectures']}  "
+                  f"DCN {stats['dcn_min']} .. {stats['dcn_max']}", highlight=False)
+        _table("Datasets", ["name", "DCN", "experiments", "ok", "mean peak acc"],
+               [[d["name"], d["dcn"], d["experiments"], d["ok_experiments"], d.get("peak_accuracy_mean")]
+                for d in stats["per_dataset"]])
+
+    _emit(_json_mode(json_), stats, render)
+
+
+@lde_app.command("query")
+def lde_query_command(
+    dcn: Annotated[Optional[float], typer.Option(help="Centre of the DCN window.")] = None,
+    tau: Annotated[float, typer.Option(help="Half-width of the DCN window.")] = 0.05,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", help="Keep only these datasets (name or fingerprint).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave out these datasets.")] = None,
+    status: Annotated[str, typer.Option(help="ok, failed, diverged, oom or all.")] = "ok",
+    source: Annotated[Optional[str], typer.Option(help="seed, search, train, import or benchmark.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (0 = all).")] = 20,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write all matching rows to .csv or .parquet.")] = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Experiments whose dataset DCN lies within [dcn - tau, dcn + tau] (or all, without --dcn).
+
+    Examples:
+
+        tapas lde query --dcn 0.6 --tau 0.05
+
+        tapas lde query --dataset digits --limit 5 --json
+
+        tapas lde query --status all --source search -o runs.parquet
+    """
+    frame = _open_store(lde).query(
+        dcn, tau if dcn is not None else None, datasets=dataset or None, exclude_datasets=exclude or (),
+        status=None if status == "all" else status, source=source)
+    if output is not None:
+        (frame.to_parquet if output.suffix == ".parquet" else frame.to_csv)(output, index=False)
+    shown = frame if limit == 0 else frame.head(limit)
+    columns = ["experiment_id", "dataset_name", "dcn", "arch_hash", "depth", "params",
+               "peak_accuracy", "status", "source"]
+    if _json_mode(json_):
+        sys.stdout.write(json.dumps({"matched": len(frame), "rows": json.loads(
+            shown.to_json(orient="records", date_format="iso", default_handler=str))}, indent=2) + "\n")
+        return
+    out.print(f"{len(frame)} experiments match", highlight=False)
+    _table("Experiments", columns, shown[columns].values.tolist())
+
+
+@lde_app.command("import")
+def lde_import_command(
+    path: Annotated[Path, typer.Argument(help="File to import.")],
+    format: Annotated[Optional[str], typer.Option(
+        "--format", help="parquet, csv (the open LDE format) or metaqnn; default from the suffix.")] = None,
+    dcn: Annotated[Optional[float], typer.Option(help="metaqnn only: the dataset's DCN, if known.")] = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import experiments: the open LDE format (Parquet/CSV) or MetaQNN's CSV layout.
+
+    Every row is validated before anything is written; a bad file changes nothing.
+
+    Examples:
+
+        tapas lde import ../shared/data/metaqnn_cifar10.csv --format metaqnn --lde /tmp/m.duckdb
+
+        tapas lde import backup.parquet
+    """
+    from tapaskit.errors import InvalidOptionError
+
+    if not path.exists():
+        raise InvalidOptionError(f"no such file: {path}")
+    store = _open_store(lde)
+    if format == "metaqnn":
+        from tapaskit.metaqnn_import import import_metaqnn
+
+        data: dict[str, Any] = {"imported": import_metaqnn(store, path, dcn=dcn), "format": "metaqnn"}
+    else:
+        from lde.io import import_experiments
+
+        report = import_experiments(store, path, format=format)
+        data = {**(report.to_dict() if hasattr(report, "to_dict") else vars(report)), "format": format or path.suffix[1:]}
+    data["lde"] = str(getattr(store, "path", ""))
+    _emit(_json_mode(json_), data, lambda: out.print(
+        f"imported into {data['lde']}: {json.dumps({k: v for k, v in data.items() if k != 'lde'}, default=str)}",
+        highlight=False))
+
+
+@lde_app.command("export")
+def lde_export_command(
+    path: Annotated[Path, typer.Argument(help="Target file (.parquet or .csv).")],
+    format: Annotated[Optional[str], typer.Option("--format", help="parquet or csv; default from the suffix.")] = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export every experiment in the open format: one row per experiment, architecture as JSON.
+
+    Examples:
+
+        tapas lde export backup.parquet
+
+        tapas lde export runs.csv --lde /tmp/m.duckdb
+    """
+    from lde.io import export_experiments
+
+    rows = export_experiments(_open_store(lde), path, format=format)
+    _emit(_json_mode(json_), {"exported": rows, "path": str(path)},
+          lambda: out.print(f"exported {rows} experiments to {path}", highlight=False))
+
+
+@lde_app.command("seed")
+def lde_seed_command(
+    suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets) or mini.")] = "default",
+    archs: Annotated[int, typer.Option(help="Architectures in the shared pool.")] = 150,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per training (default: the campaign schedule's 6).")] = None,
+    workers: Annotated[int, typer.Option(help="Training processes.")] = 2,
+    ship: Annotated[Optional[Path], typer.Option(help="Also export the result to this Parquet file and write its data card beside it.")] = None,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run the seeding campaign: characterise a suite of datasets and train a shared pool of
+    architectures on each, writing every result to the LDE. Resumable: rerun the same command
+    after an interruption and it continues without duplicates.
+
+    Examples:
+
+        tapas lde seed --lde campaign.duckdb
+
+        tapas lde seed --suite mini --archs 5 --epochs 1 --lde /tmp/mini.duckdb
+    """
+    from tapaskit.campaign import plan_campaign, regeneration_command, run_campaign, ship_campaign
+
+    as_json = _json_mode(json_)
+    plan = plan_campaign(suite, archs=archs, epochs=epochs, seed=_seed(seed))
+    store = _open_store(lde)
+    with _progress(not as_json) as progress:
+        state: dict[str, Any] = {}
+
+        def on_stage(name: str, total: int) -> None:
+            if progress is None:
+                return
+            if name == "training" or name == "characterizing datasets":
+                state["task"] = progress.add_task(name, total=total, info="")
+            elif "task" in state:
+                progress.update(state["task"], advance=1, info=name)
+
+        def on_result(result: Any) -> None:
+            if progress is not None:
+                progress.update(state["task"], advance=1,
+                                info=f"{result.dataset[:28]} {result.status.value} {result.peak_accuracy or 0:.3f}")
+
+        report = run_campaign(plan, store, workers=workers, on_stage=on_stage, on_result=on_result)
+    data = report.to_dict()
+    data["command"] = regeneration_command(suite, archs, plan.hparams.epochs, plan.seed, workers)
+    if ship is not None:
+        data["shipped"] = ship_campaign(plan, store, ship, command=data["command"], report=report)
+    _emit(as_json, data, lambda: out.print(json.dumps(data, indent=2, default=str), highlight=False))
+
+
+def main() -> None:
+    """Entry point of the ``tapas`` console script."""
+    from tapaskit.errors import USER_ERRORS
+
+    try:
+        app()
+    except USER_ERRORS as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""The experiment-store interface and its contract.
+
+:class:`ExperimentStore` is the whole surface the rest of tapaskit sees of the LDE. Implementations
+provide a handful of abstract methods; the conveniences (``add_dataset``, ``add_experiment``,
+``query``, ``stats``...) are written once here on top of them.
+
+Contract (every implementation honours it; ``tests/test_lde_contract.py`` checks it against each):
+
+* **Records in, records out.** Methods take and return the frozen records of :mod:`lde.records`
+  and pandas frames with the columns of :data:`lde.tables.FRAME_COLUMNS`. Returned records are
+  immutable and never change afterwards, whatever the store does next; returned frames are fresh
+  copies owned by the caller.
+* **Idempotence.** A dataset is identified by its fingerprint and an architecture by its hash:
+  adding one that is already stored does nothing and the stored record wins (change a DCN with
+  :meth:`set_dcn`). An experiment whose ``key`` is already stored (or appears earlier in the same
+  batch) is skipped. Experiments without a key are always appended.
+* **Atomicity.** :meth:`add_batch` (and so every ``add_*``) writes all of its records or none: a
+  batch with an experiment that references a dataset or architecture that is neither stored nor in
+  the batch raises :class:`~lde.errors.InvalidRecordError` and leaves the store unchanged.
+  Records are validated when they are built, so a batch can only hold valid records.
+* **Ids.** The store assigns ``experiment_id`` = 1, 2, 3... in insertion order (the id a record
+  carries on input is ignored); ids are never reused.
+* **Thread safety.** One store object may be shared by threads: each method is atomic and runs
+  alone. Stores that live in a file also serialise across processes; a process that cannot get the
+  file within the lock timeout gets :class:`~lde.errors.LDELockedError`, never a partial write.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from lde.errors import InvalidArgumentError, InvalidRecordError
+from lde.query import ExperimentQuery
+from lde.records import (
+    ArchitectureRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    ExperimentSource,
+    ExperimentStatus,
+)
+
+__all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id"]
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch checked for types and deduplicated within itself (see :meth:`prepare_batch`).
+
+    Attributes:
+        experiments: The experiments, in input order.
+        datasets: Distinct datasets of the batch (first of each fingerprint wins).
+        architectures: Distinct architectures of the batch (first of each hash wins).
+        missing_datasets: Fingerprints the experiments reference but the batch does not carry;
+            the store must hold them.
+        missing_architectures: Same for architecture hashes.
+    """
+
+    experiments: tuple[ExperimentRecord, ...]
+    datasets: tuple[DatasetRecord, ...]
+    architectures: tuple[ArchitectureRecord, ...]
+    missing_datasets: frozenset[str]
+    missing_architectures: frozenset[str]
+
+    def unresolved_error(self, kind: str, missing: Iterable[str]) -> InvalidRecordError:
+        """The error for references to ``kind`` ('dataset' or 'architecture') found nowhere."""
+        missing = set(missing)
+        attr = "dataset_fingerprint" if kind == "dataset" else "arch_hash"
+        index, ref = next((i, getattr(e, attr)) for i, e in enumerate(self.experiments)
+                          if getattr(e, attr) in missing)
+        where = "datasets=" if kind == "dataset" else "architectures="
+        more = f" ({len(missing)} unknown {kind} references in all)" if len(missing) > 1 else ""
+        return InvalidRecordError(
+            f"experiments[{index}] references {kind} {ref!r}, which is neither in the store nor "
+            f"in this batch; add it first or pass it in {where}{more}; nothing was written"
+        )
+
+
+def _check_items(name: str, items: Iterable[Any], cls: type) -> tuple[Any, ...]:
+    if isinstance(items, cls):
+        raise InvalidRecordError(f"{name} must be a sequence of {cls.__name__}, but got a single one")
+    items = tuple(items)
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise InvalidRecordError(
+                f"{name}[{i}] must be a {cls.__name__}, but got {type(item).__name__}"
+            )
+    return items
+
+
+class ExperimentStore(abc.ABC):
+    """Abstract lifelong database of experiments. Read the module docstring for the contract."""
+
+    # -- abstract methods: what an implementation provides ---------------------------------------
+
+    @abc.abstractmethod
+    def add_batch(
+        self,
+        experiments: Iterable[ExperimentRecord],
+        *,
+        architectures: Iterable[ArchitectureRecord] = (),
+        datasets: Iterable[DatasetRecord] = (),
+    ) -> list[int | None]:
+        """Atomically add datasets, architectures and experiments.
+
+        Args:
+            experiments: Experiments to add; each must reference a dataset and an architecture that
+                are stored or passed alongside.
+            architectures: Architectures to add (ignored when already stored).
+            datasets: Datasets to add (ignored when already stored).
+
+        Returns:
+            One entry per experiment: the id assigned, or ``None`` when it was skipped because its
+            key was already stored or came earlier in the batch.
+
+        Raises:
+            InvalidRecordError: A wrong record type or an unresolved reference; nothing is written.
+        """
+
+    @abc.abstractmethod
+    def set_dcn(
+        self,
+        fingerprint: str,
+        dcn: float | None,
+        probe: str | None = None,
+        probe_version: str | None = None,
+        seed: int | None = None,
+        seconds: float | None = None,
+        probe_accuracy: float | None = None,
+    ) -> DatasetRecord:
+        """Set (or clear, with ``dcn=None``) a dataset's DCN and how it was computed.
+
+        Returns:
+            The updated dataset record.
+
+        Raises:
+            RecordNotFoundError: No dataset has this fingerprint.
+            InvalidRecordError: A value breaks a rule of :class:`DatasetRecord`.
+        """
+
+    @abc.abstractmethod
+    def datasets(self) -> list[DatasetRecord]:
+        """All datasets, sorted by name then fingerprint."""
+
+    @abc.abstractmethod
+    def architectures(self) -> list[ArchitectureRecord]:
+        """All architectures, sorted by hash."""
+
+    @abc.abstractmethod
+    def get_architecture(self, arch_hash: str) -> ArchitectureRecord | None:
+        """The architecture with this hash, or ``None``."""
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: int) -> ExperimentRecord | None:
+        """The experiment with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def has_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` already stored (what a resumed campaign can skip)."""
+
+    @abc.abstractmethod
+    def select(self, query: ExperimentQuery) -> pd.DataFrame:
+        """The experiment frame of the experiments matching a checked query, ordered by id."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources. Stores that open a connection per operation hold none."""
+
+    # -- conveniences, written once ------------------------------------------------------------
+
+    def __enter__(self) -> ExperimentStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def prepare_batch(
+        experiments: Iterable[ExperimentRecord],
+        architectures: Iterable[ArchitectureRecord] = (),
+        datasets: Iterable[DatasetRecord] = (),
+    ) -> PreparedBatch:
+        """Check types and deduplicate a batch; implementations call it first in :meth:`add_batch`.
+
+        Raises:
+            InvalidRecordError: An item of the wrong type.
+        """
+        experiments = _check_items("experiments", experiments, ExperimentRecord)
+        architectures = _check_items("architectures", architectures, ArchitectureRecord)
+        datasets = _check_items("datasets", datasets, DatasetRecord)
+        ds = {d.fingerprint: d for d in reversed(datasets)}  # reversed: the first one wins
+        archs = {a.arch_hash: a for a in reversed(architectures)}
+        return PreparedBatch(
+            experiments=experiments,
+            datasets=tuple(ds[f] for f in dict.fromkeys(d.fingerprint for d in datasets)),
+            architectures=tuple(archs[h] for h in dict.fromkeys(a.arch_hash for a in architectures)),
+            missing_datasets=frozenset(e.dataset_fingerprint for e in experiments) - ds.keys(),
+            missing_architectures=frozenset(e.arch_hash for e in experiments) - archs.keys(),
+        )
+
+    def add_dataset(self, record: DatasetRecord) -> DatasetRecord:
+        """Add a dataset unless its fingerprint is stored; return the stored record."""
+        self.add_batch((), datasets=(record,))
+        stored = self.get_dataset(record.fingerprint)
+        assert stored is not None  # just written (datasets are never deleted)
+        return stored
+
+    def add_architectures(self, records: Iterable[ArchitectureRecord]) -> None:
+        """Add architectures, skipping hashes already stored."""
+        self.add_batch((), architectures=records)
+
+    def add_experiment(
+        self,
+        record: ExperimentRecord,
+        *,
+        architecture: ArchitectureRecord | None = None,
+        dataset: DatasetRecord | None = None,
+    ) -> int | None:
+        """Add one experiment (optionally with its architecture and dataset).
+
+        Returns:
+            Its id, or ``None`` when its key was already stored.
+        """
+        return self.add_batch(
+            (record,),
+            architectures=() if architecture is None else (architecture,),
+            datasets=() if dataset is None else (dataset,),
+        )[0]
+
+    def add_experiments(
+        self,
+        records: Iterable[ExperimentRecord],
+        architectures: Iterable[ArchitectureRecord] = (),
+        datasets: Iterable[DatasetRecord] = (),
+    ) -> int:
+        """Atomically add experiments with the architectures and datasets they need.
+
+        Returns:
+            How many experiments were inserted (those with a known key are skipped).
+        """
+        ids = self.add_batch(records, architectures=architectures, datasets=datasets)
+        return sum(i is not None for i in ids)
+
+    def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
+        """The dataset with this fingerprint, or ``None``."""
+        return next((d for d in self.datasets() if d.fingerprint == fingerprint), None)
+
+    def find_datasets(self, name: str | None = None) -> list[DatasetRecord]:
+        """Datasets with this name (all datasets when ``name`` is ``None``)."""
+        return [d for d in self.datasets() if name is None or d.name == name]
+
+    def query(
+        self,
+        dcn: float | None = None,
+        tau: float | None = None,
+        *,
+        exclude_datasets: Iterable[str] | str = (),
+        datasets: Iterable[str] | str | None = None,
+        status: Iterable[str] | str | None = ("ok",),
+        source: Iterable[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """Experiments joined with their dataset and architecture, as the experiment frame.
+
+        Args:
+            dcn: Centre of the DCN window; give it with ``tau`` or not at all.
+            tau: Half-width of the window: datasets with ``dcn - tau <= DCN <= dcn + tau`` (inclusive,
+                up to :data:`~lde.query.DCN_TOLERANCE`) match; datasets without a DCN never do.
+            exclude_datasets: Names or fingerprints of datasets to leave out (e.g. the target).
+            datasets: Names or fingerprints to keep; ``None`` keeps all.
+            status: Statuses to keep; ``None`` keeps all. Default: only ``ok`` runs.
+            source: Sources to keep; ``None`` keeps all.
+
+        Returns:
+            One row per experiment, ordered by ``experiment_id``, with the columns of
+            :data:`lde.tables.FRAME_COLUMNS` (``dataset_name``, ``dataset_fingerprint``, ``dcn``,
+            ``num_classes``, ``in_channels``/``in_height``/``in_width``, ``num_samples``,
+            ``arch_json``, ``depth``, ``num_layers``, the experiment's columns...).
+
+        Raises:
+            InvalidArgumentError: Inconsistent arguments (see :meth:`ExperimentQuery.build`).
+        """
+        return self.select(ExperimentQuery.build(
+            dcn, tau, exclude_datasets=exclude_datasets, datasets=datasets, status=status,
+            source=source,
+        ))
+
+    def experiments_frame(self) -> pd.DataFrame:
+        """Every experiment, whatever its status or source, as the experiment frame."""
+        return self.select(ExperimentQuery(statuses=None))
+
+    def stats(self) -> dict[str, Any]:
+        """A summary of the store.
+
+        Returns:
+            ``datasets``, ``experiments``, ``ok_experiments``, ``architectures`` (counts),
+            ``dcn_min``/``dcn_max`` (over datasets with a DCN; ``None`` when none has one),
+            ``by_status`` and ``by_source`` (count per value, zeros included) and ``per_dataset``:
+            one dict per dataset (sorted by name, fingerprint) with ``name``, ``fingerprint``,
+            ``dcn``, ``experiments``, ``ok_experiments``, ``peak_accuracy_mean`` and
+            ``peak_accuracy_std`` (sample std over ok runs; ``None`` below 1 resp. 2 runs).
+        """
+        frame = self.experiments_frame()
+        datasets = self.datasets()
+        status = frame["status"].astype(object)
+        ok = frame[status == ExperimentStatus.OK.value]
+        total = frame.groupby("dataset_fingerprint").size()
+        peak = ok.groupby("dataset_fingerprint")["peak_accuracy"]
+        n_ok, mean, std = peak.size(), peak.mean(), peak.std()
+        dcns = [d.dcn for d in datasets if d.dcn is not None]
+        per_dataset = [
+            {
+                "name": d.name,
+                "fingerprint": d.fingerprint,
+                "dcn": d.dcn,
+                "experiments": int(total.get(d.fingerprint, 0)),
+                "ok_experiments": int(n_ok.get(d.fingerprint, 0)),
+                "peak_accuracy_mean": _number(mean.get(d.fingerprint)),
+                "peak_accuracy_std": _number(std.get(d.fingerprint)),
+            }
+            for d in datasets
+        ]
+        return {
+            "datasets": len(datasets),
+            "experiments": len(frame),
+            "ok_experiments": len(ok),
+            "architectures": len(self.architectures()),
+            "dcn_min": min(dcns) if dcns else None,
+            "dcn_max": max(dcns) if dcns else None,
+            "by_status": _counts(status, ExperimentStatus),
+            "by_source": _counts(frame["source"].astype(object), ExperimentSource),
+            "per_dataset": per_dataset,
+        }
+
+
+def check_experiment_id(experiment_id: Any) -> int:
+    """``experiment_id`` as an ``int``.
+
+    Raises:
+        InvalidArgumentError: Not an integer.
+    """
+    if isinstance(experiment_id, bool) or not isinstance(experiment_id, numbers.Integral):
+        raise InvalidArgumentError(f"experiment_id must be an integer, but got {experiment_id!r}")
+    return int(experiment_id)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _counts(values: pd.Series, enum: type[ExperimentStatus] | type[ExperimentSource]) -> dict[str, int]:
+    found = values.value_counts()
+    return {m.value: int(found.get(m.value, 0)) for m in enum}
+

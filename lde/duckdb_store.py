@@ -1,0 +1,449 @@
+"""The LDE on a DuckDB file.
+
+Every operation attaches the file, runs in one transaction and detaches it again (which
+checkpoints, so the ``.duckdb`` file alone is complete between operations). Several processes (a
+search, a training campaign, ``tapas lde stats``) thus take turns on one file: DuckDB admits one
+writing process at a time, the others wait (see :mod:`lde.lock`). Attaching to a small in-memory
+DuckDB kept by the store costs about a millisecond, where opening a fresh database costs ten. A batch is one transaction, so a
+process killed mid-write leaves the file as it was before the batch; DuckDB's write-ahead log makes
+committed batches survive the kill.
+
+Writes go through Arrow tables (``INSERT ... SELECT ... FROM arrow_table``), never row by row, and
+reads come back as Arrow and become the experiment frame of :mod:`lde.tables`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lde.base import ExperimentStore, check_experiment_id
+from lde.errors import LDEFileError, ReadOnlyStoreError, RecordNotFoundError
+from lde.lock import attach, path_lock, resolve_lock_timeout
+from lde.query import ExperimentQuery
+from lde.records import (
+    ArchitectureRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    ExperimentSource,
+    ExperimentStatus,
+)
+from lde.schema import ensure_schema, read_version
+from lde.tables import (
+    ARCHITECTURE_TABLE_COLUMNS,
+    DATASET_TABLE_COLUMNS,
+    EXPERIMENT_TABLE_COLUMNS,
+    FRAME_COLUMNS,
+    architecture_from_mapping,
+    architectures_table,
+    dataset_from_mapping,
+    datasets_table,
+    experiment_from_mapping,
+    experiments_table,
+    frame_table,
+    frame_to_pandas,
+)
+
+__all__ = ["DuckDBStore"]
+
+_MAX_PARAMS = 256
+_DB = "lde"  # catalog name of the attached file inside the store's in-memory DuckDB
+_DATASET_FIELD_COLUMN = {"input_shape[0]": "in_channels", "input_shape[1]": "in_height",
+                         "input_shape[2]": "in_width"}
+
+
+def _join(experiments: pa.Table, datasets: pa.Table, archs: pa.Table) -> pa.Table:
+    """The frame's columns for ``experiments``, their datasets and architectures, by id.
+
+    Small lookups by position (``take``) instead of a SQL join; the scan returns experiments in
+    storage order, which is id order, and they are sorted only if that ever fails to hold.
+    """
+    ids = experiments.column("experiment_id")
+    if len(ids) > 1 and not pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
+        experiments = experiments.sort_by("experiment_id")
+    ds = datasets.take(pc.index_in(experiments.column("dataset_fingerprint"),
+                                   value_set=datasets.column("fingerprint")))
+    ar = archs.take(pc.index_in(experiments.column("arch_hash"), value_set=archs.column("arch_hash")))
+    columns = {}
+    for c in FRAME_COLUMNS:
+        if c.table == "experiments":
+            columns[c.name] = experiments.column(c.field)
+        elif c.table == "architectures":
+            columns[c.name] = ar.column(c.field)
+        else:
+            columns[c.name] = ds.column(_DATASET_FIELD_COLUMN.get(c.field, c.field))
+    return pa.table(columns)
+
+
+def _naive_utc(table: pa.Table) -> pa.Table:
+    # DuckDB would convert tz-aware Arrow timestamps with the session time zone; the LDE stores
+    # UTC in TIMESTAMP columns, so hand it naive UTC values.
+    i = table.schema.get_field_index("created_at")
+    return table.set_column(i, "created_at", table.column(i).cast(pa.timestamp("us")))
+
+
+def _in_list(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+class DuckDBStore(ExperimentStore):
+    """The LDE in a DuckDB file.
+
+    Args:
+        path: The file. Created with its parent folders when missing (unless ``read_only``).
+        lock_timeout: Seconds to wait while another process holds the file; ``None`` reads
+            ``$TAPAS_LDE_LOCK_TIMEOUT`` (default 30).
+        read_only: Open for reading only: writes raise :class:`~lde.errors.ReadOnlyStoreError`.
+
+    Raises:
+        LDEFileError: The file is not an LDE (corrupt, not DuckDB, foreign tables), has a newer
+            schema version, or is missing while ``read_only``. The file is left untouched.
+        LDELockedError: Another process held the file past the timeout.
+    """
+
+    def __init__(self, path: str | Path, *, lock_timeout: float | None = None,
+                 read_only: bool = False) -> None:
+        self._path = Path(path).expanduser().absolute()
+        self._lock_timeout = resolve_lock_timeout(lock_timeout)
+        self._read_only = bool(read_only)
+        self._lock = path_lock(self._path)
+        self._engine: duckdb.DuckDBPyConnection | None = None
+        self._engine_pid = 0
+        if self._path.is_dir():
+            raise LDEFileError(f"LDE path {self._path} is a directory; give a file path")
+        if not self._path.exists():
+            if self._read_only:
+                raise LDEFileError(
+                    f"LDE file {self._path} does not exist; create it by opening it without "
+                    "read_only"
+                )
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection():
+            pass  # create, migrate or reject the file now rather than at the first operation
+
+    def __repr__(self) -> str:
+        mode = ", read_only=True" if self._read_only else ""
+        return f"DuckDBStore({str(self._path)!r}{mode})"
+
+    @property
+    def path(self) -> Path:
+        """The file of this store."""
+        return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused."""
+        return self._read_only
+
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds an operation waits for another process to release the file."""
+        return self._lock_timeout
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the file."""
+        with self._connection() as con:
+            version = read_version(con, self._path)
+        assert version is not None  # _connection created the schema
+        return version
+
+    def close(self) -> None:
+        """Drop the in-memory DuckDB the store attaches the file to (the file is never held)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _get_engine(self) -> duckdb.DuckDBPyConnection:
+        # One in-memory DuckDB per store and process (a forked child must not reuse the parent's).
+        if self._engine is None or self._engine_pid != os.getpid():
+            self._engine = duckdb.connect(":memory:")
+            self._engine_pid = os.getpid()
+        return self._engine
+
+    def _discard_engine(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            with contextlib.suppress(duckdb.Error):
+                engine.close()
+
+    @contextlib.contextmanager
+    def _connection(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file attached (and made the default catalog) for one operation."""
+        if write and self._read_only:
+            raise ReadOnlyStoreError(
+                f"LDE file {self._path} was opened read-only; open it without read_only to write"
+            )
+        with self._lock:
+            con = self._get_engine()
+            attach(con, self._path, _DB, read_only=self._read_only, timeout=self._lock_timeout)
+            try:
+                con.execute(f"USE {_DB}")
+                try:
+                    ensure_schema(con, self._path, read_only=self._read_only)
+                except duckdb.Error as exc:
+                    detail = str(exc).splitlines()[0]
+                    raise LDEFileError(f"LDE file {self._path} is damaged: {detail}") from None
+                yield con
+            finally:
+                try:
+                    con.execute("USE memory")
+                    con.execute(f"DETACH {_DB}")  # checkpoints and releases the file lock
+                except duckdb.Error:
+                    self._discard_engine()  # closing the database releases the file for sure
+                    raise
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connection(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    @staticmethod
+    def _present(con: duckdb.DuckDBPyConnection, table: str, column: str,
+                 values: Iterable[str]) -> set[str]:
+        """The subset of ``values`` found in ``table.column``."""
+        values = list(values)
+        if len(values) <= _MAX_PARAMS:  # a literal list is cheaper than registering a table
+            rows = con.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {_in_list(column, values)}", values,
+            ).fetchall()
+            return {r[0] for r in rows}
+        con.register("lde_probe", pa.table({"v": pa.array(values, pa.string())}))
+        try:
+            rows = con.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {column} IN (SELECT v FROM lde_probe)"
+            ).fetchall()
+        finally:
+            con.unregister("lde_probe")
+        return {r[0] for r in rows}
+
+    @staticmethod
+    def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
+                data: pa.Table, unique: str | None = None) -> None:
+        """``INSERT INTO table SELECT * FROM data``, skipping rows whose ``unique`` value exists."""
+        names = ", ".join(columns)
+        where = f" WHERE {unique} NOT IN (SELECT {unique} FROM {table})" if unique else ""
+        con.register("lde_rows", data)
+        try:
+            con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM lde_rows{where}")
+        finally:
+            con.unregister("lde_rows")
+
+    # -- ExperimentStore -------------------------------------------------------------------------
+
+    def add_batch(
+        self,
+        experiments: Iterable[ExperimentRecord],
+        *,
+        architectures: Iterable[ArchitectureRecord] = (),
+        datasets: Iterable[DatasetRecord] = (),
+    ) -> list[int | None]:
+        batch = self.prepare_batch(experiments, architectures, datasets)
+        with self._transaction() as con:
+            if batch.missing_datasets:
+                unknown = batch.missing_datasets - self._present(
+                    con, "datasets", "fingerprint", batch.missing_datasets)
+                if unknown:
+                    raise batch.unresolved_error("dataset", unknown)
+            if batch.missing_architectures:
+                unknown = batch.missing_architectures - self._present(
+                    con, "architectures", "arch_hash", batch.missing_architectures)
+                if unknown:
+                    raise batch.unresolved_error("architecture", unknown)
+            keys = {e.key for e in batch.experiments if e.key is not None}
+            seen = self._present(con, "experiments", "key", keys) if keys else set()
+            (next_id,) = con.execute(
+                "SELECT coalesce(max(experiment_id), 0) + 1 FROM experiments").fetchall()[0]
+            ids: list[int | None] = []
+            chosen: list[ExperimentRecord] = []
+            for e in batch.experiments:
+                if e.key is not None:
+                    if e.key in seen:
+                        ids.append(None)
+                        continue
+                    seen.add(e.key)
+                ids.append(next_id)
+                chosen.append(e)
+                next_id += 1
+            if batch.datasets:
+                self._insert(con, "datasets", DATASET_TABLE_COLUMNS,
+                             _naive_utc(datasets_table(batch.datasets)), unique="fingerprint")
+            if batch.architectures:
+                self._insert(con, "architectures", ARCHITECTURE_TABLE_COLUMNS,
+                             architectures_table(batch.architectures), unique="arch_hash")
+            if chosen:
+                rows = experiments_table(chosen, [i for i in ids if i is not None])
+                self._insert(con, "experiments", EXPERIMENT_TABLE_COLUMNS, _naive_utc(rows))
+        return ids
+
+    def set_dcn(
+        self,
+        fingerprint: str,
+        dcn: float | None,
+        probe: str | None = None,
+        probe_version: str | None = None,
+        seed: int | None = None,
+        seconds: float | None = None,
+        probe_accuracy: float | None = None,
+    ) -> DatasetRecord:
+        with self._transaction() as con:
+            stored = self._datasets(con, fingerprint)
+            if not stored:
+                raise RecordNotFoundError(f"no dataset with fingerprint {fingerprint!r} in the LDE")
+            updated = dataclasses.replace(
+                stored[0], dcn=dcn, dcn_probe=probe, dcn_probe_version=probe_version,
+                dcn_seed=seed, dcn_seconds=seconds, dcn_probe_accuracy=probe_accuracy,
+            )
+            con.execute(
+                "UPDATE datasets SET dcn = ?, dcn_probe = ?, dcn_probe_version = ?, dcn_seed = ?, "
+                "dcn_seconds = ?, dcn_probe_accuracy = ? WHERE fingerprint = ?",
+                [updated.dcn, updated.dcn_probe, updated.dcn_probe_version, updated.dcn_seed,
+                 updated.dcn_seconds, updated.dcn_probe_accuracy, fingerprint],
+            )
+        return updated
+
+    @staticmethod
+    def _datasets(con: duckdb.DuckDBPyConnection, fingerprint: str | None = None) -> list[DatasetRecord]:
+        sql = f"SELECT {', '.join(DATASET_TABLE_COLUMNS)} FROM datasets"
+        params: list[Any] = []
+        if fingerprint is not None:
+            sql += " WHERE fingerprint = ?"
+            params.append(fingerprint)
+        rows = con.sql(sql + " ORDER BY name, fingerprint", params=params).to_arrow_table()
+        rows = rows.set_column(rows.schema.get_field_index("created_at"), "created_at",
+                               rows.column("created_at").cast(pa.timestamp("us", tz="UTC")))
+        return [dataset_from_mapping(m) for m in rows.to_pylist()]
+
+    def datasets(self) -> list[DatasetRecord]:
+        with self._connection() as con:
+            return self._datasets(con)
+
+    def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
+        with self._connection() as con:
+            found = self._datasets(con, fingerprint)
+        return found[0] if found else None
+
+    def _architectures(self, arch_hash: str | None = None) -> list[ArchitectureRecord]:
+        sql = f"SELECT {', '.join(ARCHITECTURE_TABLE_COLUMNS)} FROM architectures"
+        params: list[Any] = []
+        if arch_hash is not None:
+            sql += " WHERE arch_hash = ?"
+            params.append(arch_hash)
+        with self._connection() as con:
+            rows = con.sql(sql + " ORDER BY arch_hash", params=params).to_arrow_table()
+        return [architecture_from_mapping(m) for m in rows.to_pylist()]
+
+    def architectures(self) -> list[ArchitectureRecord]:
+        return self._architectures()
+
+    def get_architecture(self, arch_hash: str) -> ArchitectureRecord | None:
+        found = self._architectures(arch_hash)
+        return found[0] if found else None
+
+    def get_experiment(self, experiment_id: int) -> ExperimentRecord | None:
+        experiment_id = check_experiment_id(experiment_id)
+        with self._connection() as con:
+            rows = con.sql(
+                f"SELECT {', '.join(EXPERIMENT_TABLE_COLUMNS)} FROM experiments "
+                "WHERE experiment_id = ?", params=[experiment_id],
+            ).to_arrow_table()
+        if rows.num_rows == 0:
+            return None
+        rows = rows.set_column(rows.schema.get_field_index("created_at"), "created_at",
+                               rows.column("created_at").cast(pa.timestamp("us", tz="UTC")))
+        return experiment_from_mapping(rows.to_pylist()[0])
+
+    def has_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = {k for k in keys if isinstance(k, str)}
+        if not keys:
+            return set()
+        with self._connection() as con:
+            return self._present(con, "experiments", "key", keys)
+
+    def select(self, query: ExperimentQuery) -> pd.DataFrame:
+        with self._connection() as con:
+            datasets = con.sql(
+                f"SELECT {', '.join(DATASET_TABLE_COLUMNS)} FROM datasets").to_arrow_table()
+            names, fps, dcns = (datasets.column(c).to_pylist() for c in ("name", "fingerprint", "dcn"))
+            matching = [fp for name, fp, dcn in zip(names, fps, dcns) if query.matches(name, fp, dcn)]
+            if not matching:
+                return frame_to_pandas(frame_table(()))
+            where: list[str] = []
+            params: list[Any] = []
+            if len(matching) < len(fps):
+                where.append(_in_list("dataset_fingerprint", matching))
+                params += matching
+            for column, values in (("status", query.statuses), ("source", query.sources)):
+                if values is not None:
+                    where.append(_in_list(column, values))
+                    params += list(values)
+            sql = f"SELECT {', '.join(EXPERIMENT_TABLE_COLUMNS)} FROM experiments"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            experiments = con.sql(sql, params=params).to_arrow_table()
+            # Only the architectures at hand are read; a SQL join would build its hash table over
+            # every architecture in the LDE.
+            con.register("lde_hashes", pa.table({"h": pc.unique(experiments.column("arch_hash"))}))
+            try:
+                archs = con.sql(
+                    f"SELECT {', '.join(ARCHITECTURE_TABLE_COLUMNS)} FROM architectures "
+                    "WHERE arch_hash IN (SELECT h FROM lde_hashes)"
+                ).to_arrow_table()
+            finally:
+                con.unregister("lde_hashes")
+        return frame_to_pandas(_join(experiments, datasets, archs))
+
+    def stats(self) -> dict[str, Any]:
+        with self._connection() as con:
+            n_datasets, dcn_min, dcn_max = con.execute(
+                "SELECT count(*), min(dcn), max(dcn) FROM datasets").fetchall()[0]
+            (n_architectures,) = con.execute("SELECT count(*) FROM architectures").fetchall()[0]
+            by_status = dict(con.execute(
+                "SELECT status, count(*) FROM experiments GROUP BY status").fetchall())
+            by_source = dict(con.execute(
+                "SELECT source, count(*) FROM experiments GROUP BY source").fetchall())
+            per_dataset = con.execute("""
+                SELECT d.name, d.fingerprint, d.dcn,
+                       count(e.experiment_id),
+                       count(e.experiment_id) FILTER (WHERE e.status = 'ok'),
+                       avg(e.peak_accuracy) FILTER (WHERE e.status = 'ok'),
+                       stddev_samp(e.peak_accuracy) FILTER (WHERE e.status = 'ok')
+                FROM datasets d LEFT JOIN experiments e ON e.dataset_fingerprint = d.fingerprint
+                GROUP BY d.name, d.fingerprint, d.dcn
+                ORDER BY d.name, d.fingerprint
+            """).fetchall()
+        return {
+            "datasets": int(n_datasets),
+            "experiments": int(sum(by_status.values())),
+            "ok_experiments": int(by_status.get(ExperimentStatus.OK.value, 0)),
+            "architectures": int(n_architectures),
+            "dcn_min": dcn_min,
+            "dcn_max": dcn_max,
+            "by_status": {m.value: int(by_status.get(m.value, 0)) for m in ExperimentStatus},
+            "by_source": {m.value: int(by_source.get(m.value, 0)) for m in ExperimentSource},
+            "per_dataset": [
+                {"name": name, "fingerprint": fp, "dcn": dcn, "experiments": int(n),
+                 "ok_experiments": int(n_ok), "peak_accuracy_mean": mean,
+                 "peak_accuracy_std": std}
+                for name, fp, dcn, n, n_ok, mean, std in per_dataset
+            ],
+        }
+

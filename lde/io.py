@@ -1,0 +1,478 @@
+"""Moving experiments in and out of an LDE: the open Parquet/CSV format.
+
+One row per experiment, with the columns of :data:`lde.tables.FRAME_COLUMNS` (documented in
+``lde/SCHEMA.md``): the dataset's columns, the architecture's columns and the experiment's. ``curve``
+is a list column in Parquet and a JSON array text in CSV; ``extra_hparams`` is JSON object text in
+both. A dataset or an architecture that no experiment references travels as a row with an empty
+``status`` carrying only its own columns, so an export holds the whole store.
+
+The import checks the whole file before it writes anything (columns first, then every row, by
+building the records that validate themselves), then writes in atomic batches: a crash between two
+batches leaves whole batches only, and rows with an idempotency ``key`` make a re-run skip what is
+already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from lde.base import ExperimentStore
+from lde.errors import ImportFormatError, InvalidArgumentError, InvalidRecordError
+from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentSource
+from lde.tables import FRAME_COLUMNS, FRAME_SCHEMA, frame_table
+
+__all__ = ["FORMATS", "ImportReport", "export_experiments", "import_experiments"]
+
+#: File formats and the suffixes that select them.
+FORMATS: dict[str, tuple[str, ...]] = {"parquet": (".parquet", ".pq"), "csv": (".csv",)}
+
+_TYPES = {c.name: c.type for c in FRAME_COLUMNS}
+_REQUIRED = tuple(c.name for c in FRAME_COLUMNS if c.required)
+
+# Record field -> file column, for error messages.
+_DATASET_FIELD_COLUMN = {"fingerprint": "dataset_fingerprint", "name": "dataset_name",
+                         "input_shape": "in_channels/in_height/in_width",
+                         "created_at": "dataset_created_at"}
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :func:`import_experiments` did.
+
+    Attributes:
+        path: The file read.
+        format: ``"parquet"`` or ``"csv"``.
+        rows: Data rows in the file.
+        experiments: Rows that carry an experiment.
+        inserted: Experiments written.
+        skipped: Experiments skipped because their key was already stored (or repeated).
+        datasets: Distinct datasets in the file.
+        architectures: Distinct architectures in the file.
+        batches: Transactions committed.
+    """
+
+    path: Path
+    format: str
+    rows: int
+    experiments: int
+    inserted: int
+    skipped: int
+    datasets: int
+    architectures: int
+    batches: int
+
+
+def _resolve_format(path: Path, format: str | None) -> str:
+    if format is not None:
+        if format not in FORMATS:
+            raise InvalidArgumentError(
+                f"format must be one of {', '.join(FORMATS)}, but got {format!r}")
+        return format
+    suffix = path.suffix.lower()
+    for name, suffixes in FORMATS.items():
+        if suffix in suffixes:
+            return name
+    raise InvalidArgumentError(
+        f"cannot tell the format of {path.name} from its suffix {suffix!r}; name it .parquet or "
+        ".csv, or pass format='parquet' or format='csv'"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------
+
+
+def export_table(store: ExperimentStore) -> pa.Table:
+    """The whole store as one Arrow table in the open format (experiments by id, then orphans)."""
+    frame = store.experiments_frame()
+    table = pa.Table.from_pandas(frame, schema=FRAME_SCHEMA, preserve_index=False)
+    used_datasets = set(frame["dataset_fingerprint"].astype(object))
+    used_archs = set(frame["arch_hash"].astype(object))
+    orphans = [(None, d, None) for d in store.datasets() if d.fingerprint not in used_datasets]
+    orphans += [(None, None, a) for a in store.architectures() if a.arch_hash not in used_archs]
+    if orphans:
+        table = pa.concat_tables([table, frame_table(orphans)])
+    return table.replace_schema_metadata(None)
+
+
+def _csv_table(table: pa.Table) -> pa.Table:
+    """Every column as text: curves as JSON arrays, numbers with round-trip precision."""
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        if name == "curve":
+            column = pa.array(
+                [None if v is None else json.dumps(v) for v in column.to_pylist()], pa.string())
+        elif column.type != pa.string():
+            column = pc.cast(column, pa.string())  # shortest round-trip text for doubles
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def export_experiments(store: ExperimentStore, path: str | Path, format: str | None = None) -> int:
+    """Write every experiment of ``store`` (and unused datasets/architectures) to a file.
+
+    Args:
+        store: The store to read.
+        path: The file to write (replaced if it exists; parent folders are created).
+        format: ``"parquet"`` or ``"csv"``; ``None`` picks it from the suffix.
+
+    Returns:
+        The number of experiments written.
+
+    Raises:
+        InvalidArgumentError: An unknown format or suffix.
+    """
+    path = Path(path)
+    fmt = _resolve_format(path, format)
+    table = export_table(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    if fmt == "parquet":
+        pq.write_table(table, tmp)
+    else:
+        pa_csv.write_csv(_csv_table(table), tmp)
+    tmp.replace(path)  # readers never see half a file
+    return int(pc.sum(pc.is_valid(table.column("status"))).as_py() or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Import: read, convert each column to its type, build records row by row, then write.
+# ---------------------------------------------------------------------------------------------
+
+
+def _read(path: Path, fmt: str) -> pa.Table:
+    if not path.is_file():
+        raise ImportFormatError(f"import file {path} does not exist")
+    try:
+        if fmt == "parquet":
+            return pq.read_table(path)
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+        if not header:
+            raise ImportFormatError(f"import file {path} is empty; expected a header row")
+        return pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImportFormatError(f"cannot read {path} as {fmt}: {detail}") from None
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or (
+        hasattr(pa.types, "is_string_view") and pa.types.is_string_view(arrow_type))
+
+
+def _kind(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type):
+        return "an integer"
+    if pa.types.is_floating(arrow_type):
+        return "a number"
+    if pa.types.is_timestamp(arrow_type):
+        return "an ISO 8601 timestamp"
+    if pa.types.is_list(arrow_type):
+        return "a list of numbers"
+    return "text"
+
+
+def _first_bad(values: list[Any], convert: Callable[[Any], Any]) -> tuple[int, Any]:
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        try:
+            convert(value)
+        except Exception:  # noqa: BLE001 - any failure marks the bad cell
+            return i, value
+    return -1, None
+
+
+def _cast_cell(target: pa.DataType) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return pc.cast(pa.array([value]), target)
+    return convert
+
+
+def _parse_curve(text: str) -> list[float]:
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError("not a JSON array")
+    return value
+
+
+def _convert_column(name: str, column: pa.ChunkedArray) -> pa.Array:
+    """Column ``name`` as its frame type, or ImportFormatError naming the first bad row."""
+    target = _TYPES[name]
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if _is_text(column.type):
+        column = pc.cast(column, pa.string())
+        if target == pa.string():
+            return column
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        values = column.to_pylist()
+        if pa.types.is_list(target):
+            try:
+                parsed = [None if v is None else _parse_curve(v) for v in values]
+                return pa.array(parsed, target)
+            except (ValueError, TypeError, pa.ArrowException):
+                convert: Callable[[Any], Any] = lambda v: pa.array([_parse_curve(v)], target)  # noqa: E731
+        elif pa.types.is_timestamp(target):
+            try:
+                return pc.cast(column, target)
+            except pa.ArrowException:
+                pass
+            try:  # no offset given: the LDE's timestamps are UTC
+                return pc.cast(pc.cast(column, pa.timestamp("us")), target)
+            except pa.ArrowException:
+                convert = _cast_cell(target)
+        else:
+            try:
+                return pc.cast(column, target)
+            except pa.ArrowException:
+                if pa.types.is_integer(target):
+                    convert = lambda v: _integral(float(v))  # noqa: E731 - "3.0" is fine
+                    row, _ = _first_bad(values, convert)
+                    if row < 0:
+                        return pa.array([None if v is None else _integral(float(v)) for v in values],
+                                        target)
+                else:
+                    convert = _cast_cell(target)
+        row, value = _first_bad(values, convert)
+        raise ImportFormatError(
+            f"row {row + 1}: column {name} must be {_kind(target)}, but got {value!r}")
+    try:
+        return pc.cast(column, target)
+    except (pa.ArrowException, NotImplementedError):
+        pass
+    values = column.to_pylist()
+    row, value = _first_bad(values, _cast_cell(target))
+    if row >= 0:
+        raise ImportFormatError(
+            f"row {row + 1}: column {name} must be {_kind(target)}, but got {value!r}")
+    raise ImportFormatError(
+        f"column {name} must hold {_kind(target)}, but the file stores {column.type}")
+
+
+def _integral(value: float) -> int:
+    if not value.is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def _check_columns(path: Path, names: Sequence[str]) -> None:
+    missing = [c for c in _REQUIRED if c not in names]
+    if missing:
+        raise ImportFormatError(
+            f"import file {path.name} lacks required columns: {', '.join(missing)} "
+            "(the format is documented in lde/SCHEMA.md)"
+        )
+    unknown = [c for c in names if c not in _TYPES]
+    if unknown:
+        raise ImportFormatError(
+            f"import file {path.name} has unknown columns: {', '.join(unknown)} "
+            "(the format is documented in lde/SCHEMA.md)"
+        )
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise ImportFormatError(f"import file {path.name} repeats columns: {', '.join(repeated)}")
+
+
+@dataclass
+class _Parsed:
+    experiments: list[tuple[int | None, ExperimentRecord]]  # (experiment_id in the file, record)
+    datasets: dict[str, DatasetRecord]
+    architectures: dict[str, ArchitectureRecord]
+    rows: int
+
+
+def _row_error(row: int, column: str, exc: InvalidRecordError) -> ImportFormatError:
+    return ImportFormatError(f"row {row + 1}: column {column}: {exc}")
+
+
+def _parse(table: pa.Table) -> _Parsed:
+    names = table.column_names
+    n = table.num_rows
+    now = datetime.now(UTC)
+    col: dict[str, list[Any]] = {name: _convert_column(name, table.column(name)).to_pylist()
+                                 for name in names}
+    absent: list[Any] = [None] * n
+    get = lambda name: col.get(name, absent)  # noqa: E731
+
+    # Datasets: one record per fingerprint; every row that names it must agree.
+    ds_cols = [get(c) for c in ("dataset_fingerprint", "dataset_name", "in_channels", "in_height",
+                                "in_width", "num_classes", "num_samples", "dcn", "dcn_probe",
+                                "dcn_probe_version", "dcn_seed", "dcn_seconds",
+                                "dcn_probe_accuracy", "dataset_created_at")]
+    datasets: dict[str, DatasetRecord] = {}
+    first_row: dict[str, tuple[int, tuple[Any, ...]]] = {}
+    for i, values in enumerate(zip(*ds_cols)):
+        fp = values[0]
+        if fp is None:
+            continue
+        seen = first_row.get(fp)
+        if seen is not None:
+            if seen[1] != values:
+                raise ImportFormatError(
+                    f"rows {seen[0] + 1} and {i + 1} describe dataset {fp!r} differently; every "
+                    "row of one dataset must carry the same dataset columns")
+            continue
+        first_row[fp] = (i, values)
+        (_, name, c, h, w, k, m, dcn, probe, version, seed, secs, pacc, created) = values
+        try:
+            datasets[fp] = DatasetRecord(
+                fingerprint=fp, name=name, input_shape=(c, h, w), num_classes=k, num_samples=m,
+                dcn=dcn, dcn_probe=probe, dcn_probe_version=version, dcn_seed=seed,
+                dcn_seconds=secs, dcn_probe_accuracy=pacc,
+                created_at=created if created is not None else now)
+        except InvalidRecordError as exc:
+            field = getattr(exc, "field", "")
+            raise _row_error(i, _DATASET_FIELD_COLUMN.get(field, field), exc) from None
+
+    # Architectures: same rule.
+    arch_cols = [get(c) for c in ("arch_hash", "arch_json", "depth", "num_layers")]
+    archs: dict[str, ArchitectureRecord] = {}
+    first_arch: dict[str, tuple[int, tuple[Any, ...]]] = {}
+    for i, values in enumerate(zip(*arch_cols)):
+        h = values[0]
+        if h is None:
+            continue
+        seen = first_arch.get(h)
+        if seen is not None:
+            if seen[1] != values:
+                raise ImportFormatError(
+                    f"rows {seen[0] + 1} and {i + 1} describe architecture {h!r} differently")
+            continue
+        first_arch[h] = (i, values)
+        try:
+            archs[h] = ArchitectureRecord(arch_hash=h, arch_json=values[1], depth=values[2],
+                                          num_layers=values[3])
+        except InvalidRecordError as exc:
+            raise _row_error(i, getattr(exc, "field", ""), exc) from None
+
+    # Experiments: rows with a status.
+    exp_names = ("status", "source", "peak_accuracy", "final_accuracy", "curve", "lr", "epochs",
+                 "batch_size", "optimizer", "weight_decay", "extra_hparams", "params", "flops",
+                 "seconds", "device", "seed", "mlflow_run_id", "key", "created_at")
+    exp_cols = [get(c) for c in exp_names]
+    fps, hashes, ids = get("dataset_fingerprint"), get("arch_hash"), get("experiment_id")
+    experiments: list[tuple[int | None, ExperimentRecord]] = []
+    for i, values in enumerate(zip(*exp_cols)):
+        kw = dict(zip(exp_names, values))
+        if kw["status"] is None:
+            if fps[i] is None and hashes[i] is None:
+                raise ImportFormatError(
+                    f"row {i + 1} carries no experiment (empty status), no dataset and no "
+                    "architecture")
+            extra = [k for k, v in kw.items() if v is not None]
+            if extra:
+                raise ImportFormatError(
+                    f"row {i + 1}: column status is empty but the row has experiment values "
+                    f"({', '.join(extra)}); give the status")
+            continue
+        for column, value in (("dataset_fingerprint", fps[i]), ("arch_hash", hashes[i])):
+            if value is None:
+                raise ImportFormatError(
+                    f"row {i + 1}: column {column} is empty but the row has an experiment")
+        extra_text = kw["extra_hparams"]
+        try:
+            extra_value = {} if extra_text is None else json.loads(extra_text)
+        except ValueError:
+            raise ImportFormatError(
+                f"row {i + 1}: column extra_hparams must be a JSON object, but got "
+                f"{extra_text!r}") from None
+        kw.update(
+            extra_hparams=extra_value,
+            source=kw["source"] if kw["source"] is not None else ExperimentSource.IMPORT,
+            curve=kw["curve"] if kw["curve"] is not None else (),
+            created_at=kw["created_at"] if kw["created_at"] is not None else now,
+        )
+        try:
+            record = ExperimentRecord(arch_hash=hashes[i], dataset_fingerprint=fps[i], **kw)
+        except InvalidRecordError as exc:
+            raise _row_error(i, getattr(exc, "field", ""), exc) from None
+        experiments.append((ids[i], record))
+    return _Parsed(experiments, datasets, archs, n)
+
+
+def import_experiments(
+    store: ExperimentStore,
+    path: str | Path,
+    format: str | None = None,
+    *,
+    batch_size: int = 10_000,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import a file in the open format into ``store``.
+
+    Every row is checked before anything is written. Experiments are then written in atomic
+    batches, in ``experiment_id`` order when the file has that column (file order otherwise), so
+    importing an export into an empty store reproduces its ids. Rows whose ``key`` is already stored
+    are skipped, which makes an interrupted import safe to re-run when rows have keys.
+
+    Args:
+        store: Where to write.
+        path: A ``.parquet`` or ``.csv`` file.
+        format: ``"parquet"`` or ``"csv"``; ``None`` picks it from the suffix.
+        batch_size: Experiments per transaction.
+        on_batch: Called after each committed batch with (experiments done, experiments total).
+
+    Returns:
+        An :class:`ImportReport`.
+
+    Raises:
+        ImportFormatError: Missing or unknown columns, or a bad value (the message names the row,
+            counted from 1 after the header, and the column). Nothing is written then.
+        InvalidArgumentError: An unknown format or a ``batch_size`` below 1.
+    """
+    path = Path(path)
+    fmt = _resolve_format(path, format)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be an integer >= 1, but got {batch_size!r}")
+    table = _read(path, fmt)
+    _check_columns(path, table.column_names)
+    parsed = _parse(table)
+    ids = [i for i, _ in parsed.experiments]
+    order = sorted(range(len(ids)), key=lambda j: (ids[j] is None, ids[j] or 0))
+    experiments = [parsed.experiments[j][1] for j in order]
+
+    used_ds = {e.dataset_fingerprint for e in experiments}
+    used_arch = {e.arch_hash for e in experiments}
+    orphan_ds = [d for f, d in parsed.datasets.items() if f not in used_ds]
+    orphan_arch = [a for h, a in parsed.architectures.items() if h not in used_arch]
+
+    inserted = batches = 0
+    total = len(experiments)
+    for start in range(0, max(total, 1), batch_size):
+        chunk = experiments[start:start + batch_size]
+        ds = {e.dataset_fingerprint: None for e in chunk}
+        ar = {e.arch_hash: None for e in chunk}
+        datasets = [parsed.datasets[f] for f in ds] + (orphan_ds if start == 0 else [])
+        archs = [parsed.architectures[h] for h in ar] + (orphan_arch if start == 0 else [])
+        if not chunk and not datasets and not archs:
+            break
+        inserted += store.add_experiments(chunk, architectures=archs, datasets=datasets)
+        batches += 1
+        if on_batch is not None:
+            on_batch(min(start + batch_size, total), total)
+    return ImportReport(
+        path=path, format=fmt, rows=parsed.rows, experiments=total, inserted=inserted,
+        skipped=total - inserted, datasets=len(parsed.datasets),
+        architectures=len(parsed.architectures), batches=batches,
+    )

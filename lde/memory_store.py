@@ -1,0 +1,126 @@
+"""An experiment store in memory: no file, no DuckDB, same contract.
+
+Meant for tests of the rest of tapaskit (fit a predictor on a handful of experiments without
+touching the disk) and as the reference the DuckDB store is checked against: both run the same
+contract suite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable
+
+import pandas as pd
+
+from lde.base import ExperimentStore, check_experiment_id
+from lde.errors import RecordNotFoundError
+from lde.query import ExperimentQuery
+from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord
+from lde.tables import frame_table, frame_to_pandas
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore(ExperimentStore):
+    """Experiment store held in process memory; thread-safe, lost when the object goes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._datasets: dict[str, DatasetRecord] = {}
+        self._architectures: dict[str, ArchitectureRecord] = {}
+        self._experiments: list[ExperimentRecord] = []
+        self._keys: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({len(self._experiments)} experiments)"
+
+    def add_batch(
+        self,
+        experiments: Iterable[ExperimentRecord],
+        *,
+        architectures: Iterable[ArchitectureRecord] = (),
+        datasets: Iterable[DatasetRecord] = (),
+    ) -> list[int | None]:
+        batch = self.prepare_batch(experiments, architectures, datasets)
+        with self._lock:
+            # Check everything before the first write: the batch is all or nothing.
+            unknown = batch.missing_datasets - self._datasets.keys()
+            if unknown:
+                raise batch.unresolved_error("dataset", unknown)
+            unknown = batch.missing_architectures - self._architectures.keys()
+            if unknown:
+                raise batch.unresolved_error("architecture", unknown)
+            for d in batch.datasets:
+                self._datasets.setdefault(d.fingerprint, d)
+            for a in batch.architectures:
+                self._architectures.setdefault(a.arch_hash, a)
+            ids: list[int | None] = []
+            for e in batch.experiments:
+                if e.key is not None and e.key in self._keys:
+                    ids.append(None)
+                    continue
+                new_id = len(self._experiments) + 1
+                self._experiments.append(dataclasses.replace(e, experiment_id=new_id))
+                if e.key is not None:
+                    self._keys.add(e.key)
+                ids.append(new_id)
+            return ids
+
+    def set_dcn(
+        self,
+        fingerprint: str,
+        dcn: float | None,
+        probe: str | None = None,
+        probe_version: str | None = None,
+        seed: int | None = None,
+        seconds: float | None = None,
+        probe_accuracy: float | None = None,
+    ) -> DatasetRecord:
+        with self._lock:
+            stored = self._datasets.get(fingerprint)
+            if stored is None:
+                raise RecordNotFoundError(f"no dataset with fingerprint {fingerprint!r} in the LDE")
+            updated = dataclasses.replace(
+                stored, dcn=dcn, dcn_probe=probe, dcn_probe_version=probe_version,
+                dcn_seed=seed, dcn_seconds=seconds, dcn_probe_accuracy=probe_accuracy,
+            )
+            self._datasets[fingerprint] = updated
+            return updated
+
+    def datasets(self) -> list[DatasetRecord]:
+        with self._lock:
+            return sorted(self._datasets.values(), key=lambda d: (d.name, d.fingerprint))
+
+    def architectures(self) -> list[ArchitectureRecord]:
+        with self._lock:
+            return sorted(self._architectures.values(), key=lambda a: a.arch_hash)
+
+    def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
+        with self._lock:
+            return self._datasets.get(fingerprint)
+
+    def get_architecture(self, arch_hash: str) -> ArchitectureRecord | None:
+        with self._lock:
+            return self._architectures.get(arch_hash)
+
+    def get_experiment(self, experiment_id: int) -> ExperimentRecord | None:
+        experiment_id = check_experiment_id(experiment_id)
+        with self._lock:
+            if 1 <= experiment_id <= len(self._experiments):
+                return self._experiments[experiment_id - 1]
+            return None
+
+    def has_keys(self, keys: Iterable[str]) -> set[str]:
+        with self._lock:
+            return {k for k in keys if k in self._keys}
+
+    def select(self, query: ExperimentQuery) -> pd.DataFrame:
+        with self._lock:
+            datasets = {f: d for f, d in self._datasets.items() if query.matches_dataset(d)}
+            rows = [
+                (e, datasets[e.dataset_fingerprint], self._architectures[e.arch_hash])
+                for e in self._experiments
+                if e.dataset_fingerprint in datasets and query.matches_experiment(e)
+            ]
+        return frame_to_pandas(frame_table(rows))

@@ -1,0 +1,33 @@
+"""Where tapaskit keeps its files: the data home, the default LDE and the MLflow store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+HOME_ENV = "TAPAS_HOME"
+
+
+def data_home() -> Path:
+    """The data directory: ``$TAPAS_HOME`` when set, else the platform's user data dir."""
+    root = os.environ.get(HOME_ENV) or platformdirs.user_data_dir("tapaskit", appauthor=False)
+    path = Path(root).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_lde_path() -> Path:
+    """The user's LDE file inside the data home."""
+    return data_home() / "lde.duckdb"
+
+
+def tracking_uri() -> str:
+    """The MLflow tracking URI: ``$MLFLOW_TRACKING_URI`` wins, else a SQLite file in the data home."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_home() / 'mlflow.db'}"
+
+
+def artifact_root() -> Path:
+    """Where MLflow artifacts of the default store go."""
+    return data_home() / "mlartifacts"

@@ -1,0 +1,89 @@
+"""The interface every accuracy predictor implements: a scikit-learn regressor on LDE frames.
+
+A predictor is a scikit-learn estimator (``sklearn/base.py`` conventions): ``__init__`` only
+stores keyword-only hyperparameters, :meth:`~BasePredictor.fit` returns ``self``, learned
+attributes end in ``_``, :meth:`~BasePredictor.predict` raises
+:class:`~tapaskit.errors.NotFittedError` before ``fit``. ``get_params``/``set_params``,
+:func:`sklearn.base.clone` and ``score`` (R², from :class:`sklearn.base.RegressorMixin`) come
+from scikit-learn. ``X`` is always the predictor input frame of :mod:`tapaskit.predictor.inputs`
+and ``y`` the accuracies in [0, 1].
+
+Subclasses implement :meth:`~BasePredictor._fit` and :meth:`~BasePredictor._predict` on checked
+inputs; the checks are written once here.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from tapaskit.errors import NotFittedError
+from tapaskit.predictor.inputs import check_frame, check_targets
+
+__all__ = ["BasePredictor"]
+
+
+class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
+    """Abstract accuracy predictor. Read the module docstring for the contract.
+
+    Every predictor has the hyperparameter ``use_dcn`` (whether the dataset's DCN is an input);
+    scenario B of the benchmark turns it off.
+    """
+
+    use_dcn: bool
+
+    def fit(self, X: pd.DataFrame, y: Any) -> BasePredictor:
+        """Learn from experiments.
+
+        Args:
+            X: predictor input frame (e.g. ``store.query(...)``), one row per experiment.
+            y: the accuracy of each row in [0, 1] (e.g. ``X["peak_accuracy"]``).
+
+        Returns:
+            self, fitted.
+
+        Raises:
+            DataError: a missing column, an empty frame, or targets outside [0, 1].
+            InvalidArchitectureError: a network that cannot be built for its row's input.
+        """
+        X = check_frame(X)
+        targets = check_targets(y, len(X))
+        self._fit(X, targets)
+        self.n_train_ = len(X)
+        self.is_fitted_ = True
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted accuracy of every row.
+
+        Returns:
+            A float64 array of shape ``(len(X),)``.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            DataError: a missing column or an empty frame.
+        """
+        self._check_fitted()
+        X = check_frame(X)
+        return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "is_fitted_", False):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X, y) before predict"
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(getattr(self, "is_fitted_", False))
+
+    @abc.abstractmethod
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        """Learn from a checked frame and checked targets; set the ``*_`` attributes."""
+
+    @abc.abstractmethod
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predict for a checked frame (the estimator is fitted)."""

@@ -1,0 +1,233 @@
+"""Baseline predictors TAP is compared against, behind the same estimator interface.
+
+- :class:`LightGBMPredictor` and :class:`RandomForestPredictor`: gradient-boosted trees and a
+  random forest on the flat features of :mod:`tapaskit.predictor.features` (network counts and
+  statistics + DCN + dataset shape + hyperparameters).
+- :class:`DatasetMeanPredictor`: the mean accuracy of the ``k_nearest`` training datasets nearest
+  to the row's DCN (the overall training mean when DCNs are unknown or ``use_dcn=False``). It
+  knows nothing of the network: its ranking metrics are 0 by construction, its errors show what
+  knowing the dataset's difficulty alone is worth.
+- :class:`ParamCountPredictor`: a least-squares line in ``log10(params)`` (plus the DCN when
+  ``use_dcn``): within one dataset it ranks networks by size only, the classic "bigger is better"
+  baseline for ranking metrics.
+
+All are deterministic given ``seed``; the tree models use ``n_jobs`` threads (1 by default: the
+toolkit shares small machines).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tapaskit.errors import InvalidOptionError
+from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.encoding import encode_frame
+from tapaskit.predictor.features import FLAT_FEATURES, flat_features
+from tapaskit.predictor.inputs import GROUP_COLUMN
+
+__all__ = [
+    "DatasetMeanPredictor",
+    "LightGBMPredictor",
+    "ParamCountPredictor",
+    "RandomForestPredictor",
+]
+
+_PARAMS = FLAT_FEATURES.index("log10_params")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidOptionError(f"{name} must be an integer >= {minimum}, but got {value!r}")
+
+
+def _dcn(X: pd.DataFrame) -> np.ndarray:
+    if "dcn" not in X.columns:
+        return np.full(len(X), np.nan)
+    return pd.to_numeric(X["dcn"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class _FlatFeaturePredictor(BasePredictor):
+    """Shared plumbing: flat features with NaN filled by the training column means."""
+
+    use_dcn: bool
+    use_hparams: bool
+
+    def _features(self, X: pd.DataFrame, *, fit: bool) -> np.ndarray:
+        features = flat_features(encode_frame(X), use_dcn=self.use_dcn,
+                                 use_hparams=self.use_hparams)
+        if fit:
+            with warnings.catch_warnings():  # all-NaN columns (no DCN anywhere) become 0
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                fill = np.nanmean(features, axis=0)
+            self.fill_ = np.where(np.isnan(fill), 0.0, fill)
+        return np.where(np.isnan(features), self.fill_, features)
+
+
+class LightGBMPredictor(_FlatFeaturePredictor):
+    """Gradient-boosted trees (LightGBM) on flat features.
+
+    Args:
+        n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree,
+            reg_lambda: passed to :class:`lightgbm.LGBMRegressor`.
+        use_dcn: whether the DCN is a feature.
+        use_hparams: whether lr / epochs / batch size are features.
+        seed: LightGBM's ``random_state``.
+        n_jobs: LightGBM threads.
+
+    Attributes:
+        model_: the fitted ``LGBMRegressor``.
+        fill_: NaN fill value per feature.
+    """
+
+    def __init__(self, *, n_estimators: int = 500, learning_rate: float = 0.03,
+                 num_leaves: int = 15, min_child_samples: int = 10, subsample: float = 0.8,
+                 colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_dcn: bool = True,
+                 use_hparams: bool = True, seed: int = 0, n_jobs: int = 1) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.use_dcn = use_dcn
+        self.use_hparams = use_hparams
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        from lightgbm import LGBMRegressor  # heavy: imported where used
+
+        _check_int("n_estimators", self.n_estimators, 1)
+        features = self._features(X, fit=True)
+        self.model_ = LGBMRegressor(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+            subsample=self.subsample, subsample_freq=1, colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda, random_state=self.seed, n_jobs=self.n_jobs, verbose=-1,
+        )
+        self.model_.fit(pd.DataFrame(features, columns=list(FLAT_FEATURES)), y)
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        features = pd.DataFrame(self._features(X, fit=False), columns=list(FLAT_FEATURES))
+        return np.clip(self.model_.predict(features), 0.0, 1.0)
+
+
+class RandomForestPredictor(_FlatFeaturePredictor):
+    """A random forest (scikit-learn) on flat features.
+
+    Args:
+        n_estimators, max_features, min_samples_leaf: passed to
+            :class:`sklearn.ensemble.RandomForestRegressor`.
+        use_dcn: whether the DCN is a feature.
+        use_hparams: whether lr / epochs / batch size are features.
+        seed: the forest's ``random_state``.
+        n_jobs: threads.
+
+    Attributes:
+        model_: the fitted forest.
+        fill_: NaN fill value per feature.
+    """
+
+    def __init__(self, *, n_estimators: int = 300, max_features: float = 0.5,
+                 min_samples_leaf: int = 2, use_dcn: bool = True, use_hparams: bool = True,
+                 seed: int = 0, n_jobs: int = 1) -> None:
+        self.n_estimators = n_estimators
+        self.max_features = max_features
+        self.min_samples_leaf = min_samples_leaf
+        self.use_dcn = use_dcn
+        self.use_hparams = use_hparams
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        from sklearn.ensemble import RandomForestRegressor
+
+        _check_int("n_estimators", self.n_estimators, 1)
+        self.model_ = RandomForestRegressor(
+            n_estimators=self.n_estimators, max_features=self.max_features,
+            min_samples_leaf=self.min_samples_leaf, random_state=self.seed, n_jobs=self.n_jobs,
+        )
+        self.model_.fit(self._features(X, fit=True), y)
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(self._features(X, fit=False))
+
+
+class DatasetMeanPredictor(BasePredictor):
+    """The mean accuracy of the training datasets nearest in DCN (or of all training data).
+
+    Args:
+        k_nearest: how many training datasets (nearest in DCN) are averaged, >= 1.
+        use_dcn: whether to look at DCNs at all; ``False`` predicts the overall training mean.
+
+    Attributes:
+        overall_mean_: mean accuracy of all training rows.
+        dataset_dcn_, dataset_mean_: DCN and mean accuracy of each training dataset with a DCN.
+    """
+
+    def __init__(self, *, k_nearest: int = 2, use_dcn: bool = True) -> None:
+        self.k_nearest = k_nearest
+        self.use_dcn = use_dcn
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        _check_int("k_nearest", self.k_nearest, 1)
+        self.overall_mean_ = float(np.mean(y))
+        dcn = _dcn(X)
+        known = ~np.isnan(dcn)
+        frame = pd.DataFrame({"dcn": dcn[known], "y": y[known]})
+        # a dataset is its name where there is one, else its DCN value
+        frame["key"] = (X.loc[known, GROUP_COLUMN].astype(str).to_numpy()
+                        if GROUP_COLUMN in X.columns else frame["dcn"].astype(str))
+        per = frame.groupby("key").agg(dcn=("dcn", "mean"), mean=("y", "mean"))
+        self.dataset_dcn_ = per["dcn"].to_numpy()
+        self.dataset_mean_ = per["mean"].to_numpy()
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        out = np.full(len(X), self.overall_mean_)
+        if not self.use_dcn or len(self.dataset_dcn_) == 0:
+            return out
+        dcn = _dcn(X)
+        known = ~np.isnan(dcn)
+        if known.any():
+            k = min(self.k_nearest, len(self.dataset_dcn_))
+            distance = np.abs(dcn[known, None] - self.dataset_dcn_[None, :])  # (rows, datasets)
+            nearest = np.argsort(distance, axis=1, kind="stable")[:, :k]
+            out[known] = self.dataset_mean_[nearest].mean(axis=1)
+        return out
+
+
+class ParamCountPredictor(_FlatFeaturePredictor):
+    """A least-squares line in ``log10(params)`` (and the DCN when ``use_dcn``).
+
+    Args:
+        use_dcn: whether the DCN is a second regressor.
+
+    Attributes:
+        coef_: slope(s); ``intercept_``: the intercept.
+    """
+
+    use_hparams = False
+
+    def __init__(self, *, use_dcn: bool = True) -> None:
+        self.use_dcn = use_dcn
+
+    def _design(self, X: pd.DataFrame, *, fit: bool) -> np.ndarray:
+        features = self._features(X, fit=fit)
+        columns = [features[:, _PARAMS]]
+        if self.use_dcn:
+            columns.append(features[:, FLAT_FEATURES.index("dcn")])
+        return np.stack(columns, axis=1)
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        design = self._design(X, fit=True)
+        design = np.concatenate([design, np.ones((len(design), 1))], axis=1)
+        solution, *_ = np.linalg.lstsq(design, y, rcond=None)
+        self.coef_, self.intercept_ = solution[:-1], float(solution[-1])
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.clip(self._design(X, fit=False) @ self.coef_ + self.intercept_, 0.0, 1.0)

@@ -1,0 +1,488 @@
+"""The TAPAS layer encoding: one vector per step of a network, plus a per-network context vector.
+
+TAP (Istrate et al., 2019, Sec. 4) reads a network layer by layer. Each **step** vector holds the
+layer's own description and what the sub-network from the input up to that layer amounts to. This
+module computes the *static* part; the accuracy field ``A_i`` is appended by the model
+(:mod:`tapaskit.predictor.network`) because it is the model's own running prediction.
+
+Steps
+    Step 0 is the **input** (its output shape is the input shape, every cost 0). Then one step per
+    ``conv``, ``pool``, ``residual`` block (one step for the whole block; its inner convs and
+    kernels are summarised in the step), ``gap`` and ``fc`` layer, and a last step for the implicit
+    classifier **head**. The element-wise layers ``bn``, ``act`` and ``dropout`` change neither
+    shape nor (much) cost, so they are *folded* into the step before them as flags (batch norm
+    present, activation one-hot, dropout rate); their parameters and memory still count. This
+    halves the length of typical chains (conv-bn-relu is one step) and so the time of the LSTM.
+
+Step features (:data:`STEP_FEATURES`, in this order)
+    - ``is_input``, ``is_conv``, ``is_pool``, ``is_residual``, ``is_gap``, ``is_fc``, ``is_head``:
+      the step type, one-hot;
+    - ``kernel``, ``stride``: of the conv or pool; for a residual block the largest inner conv
+      kernel and the shortcut stride; 0 otherwise;
+    - ``log2_width``: ``log2(1 + filters / units / classes)`` of a conv, fc or head, the output
+      channels of a residual block, 0 otherwise;
+    - ``pool_avg`` (1 for average pooling), ``res_convs`` (convs inside a residual block),
+      ``res_projection`` (1 when its shortcut is a 1x1 conv);
+    - ``bn`` (batch-norm layers folded in), ``act_<fn>`` for the six activations (how many of each
+      were folded in), ``dropout`` (the largest folded dropout rate);
+    - ``log2_out_channels``, ``log2_out_height``, ``log2_out_width``: ``log2(1 + size)`` of the
+      step's output (features, 0, 0 once the tensor is flat);
+    - ``log10_params``, ``log10_flops``: ``log10(1 + x)`` of the step's own parameters and FLOPs;
+    - ``depth``: weighted layers from the input up to and including the step (convs, inner convs,
+      fc layers, the head: :attr:`Architecture.depth` at the last step);
+    - ``log10_cum_params``, ``log10_cum_flops``, ``log10_cum_memory``: ``log10(1 + x)`` of the
+      parameters, FLOPs and activation memory of the sub-network up to the step (the counts of
+      :mod:`tapaskit.shapes`; at the head they are the network's totals);
+    - ``log2_receptive_field`` and ``rf_coverage``: the receptive field of one output unit in input
+      pixels (``rf += (k - 1) * jump; jump *= stride`` through convs and pools, the whole
+      remaining map for ``gap`` and flattening ``fc``) and its share of ``max(H, W)``, at most 1.
+
+Context features (:data:`CONTEXT_FEATURES`), one vector per row of the input frame
+    ``dcn``, ``log2_classes``, ``inv_classes`` (= ``A_0``), ``log2_in_channels``,
+    ``log2_in_height``, ``log2_in_width``, ``log10_lr``, ``log2_epochs``, ``log2_batch_size``.
+    Unknown values (NaN) stay NaN here; the estimators fill them with training statistics.
+
+Speed: the encoder walks the layer list once in plain Python, writing raw counts into one flat
+list for a whole frame; the logarithms are then taken by numpy for all steps at once. JSON texts
+(LDE rows) are parsed and walked once per (text, input shape, classes) and cached; Architecture
+objects are walked afresh (walking costs about what hashing the object for a cache would). :func:`tapaskit.shapes.infer_shapes` stays the reference; the tests check
+the cumulative counts against it, and an invalid network is handed to it for the error message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from tapaskit.architecture import (
+    ACTIVATIONS,
+    Activation,
+    Architecture,
+    BatchNorm,
+    Conv,
+    Dropout,
+    FullyConnected,
+    GlobalAvgPool,
+    Pool,
+    Residual,
+)
+from tapaskit.errors import InvalidArchitectureError
+from tapaskit.predictor.inputs import HPARAM_COLUMNS, check_frame
+from tapaskit.shapes import infer_shapes, shortcut_stride
+
+STEP_TYPES: tuple[str, ...] = ("input", "conv", "pool", "residual", "gap", "fc", "head")
+STEP_FEATURES: tuple[str, ...] = (
+    *(f"is_{t}" for t in STEP_TYPES),
+    "kernel", "stride", "log2_width",
+    "pool_avg", "res_convs", "res_projection",
+    "bn", *(f"act_{fn}" for fn in ACTIVATIONS), "dropout",
+    "log2_out_channels", "log2_out_height", "log2_out_width",
+    "log10_params", "log10_flops",
+    "depth", "log10_cum_params", "log10_cum_flops", "log10_cum_memory",
+    "log2_receptive_field", "rf_coverage",
+)
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "dcn", "log2_classes", "inv_classes", "log2_in_channels", "log2_in_height", "log2_in_width",
+    "log10_lr", "log2_epochs", "log2_batch_size",
+)
+N_STEP = len(STEP_FEATURES)
+N_CONTEXT = len(CONTEXT_FEATURES)
+_IDX = {name: i for i, name in enumerate(STEP_FEATURES)}
+_CACHE_SIZE = 200_000
+
+__all__ = [
+    "CONTEXT_FEATURES",
+    "N_CONTEXT",
+    "N_STEP",
+    "STEP_FEATURES",
+    "STEP_TYPES",
+    "EncodedFrame",
+    "architecture_from_json",
+    "context_features",
+    "encode_architecture",
+    "encode_frame",
+]
+
+
+class _Invalid(Exception):
+    """Raised inside the walker; the caller asks infer_shapes for the user-facing message."""
+
+
+_ONEHOT = {t: tuple(1.0 if u == t else 0.0 for u in STEP_TYPES) for t in STEP_TYPES}
+_ACT_SLOT = {fn: j for j, fn in enumerate(ACTIVATIONS)}
+# columns stored raw by the walker and transformed for a whole batch at once
+_LOG2_1P = np.array([_IDX[n] for n in ("log2_width", "log2_out_channels", "log2_out_height",
+                                        "log2_out_width")])
+_LOG10_1P = np.array([_IDX[n] for n in ("log10_params", "log10_flops", "log10_cum_params",
+                                         "log10_cum_flops", "log10_cum_memory")])
+_LOG2 = _IDX["log2_receptive_field"]
+
+
+class _Walker:
+    """Walks a layer chain once, appending raw step rows to one flat list of floats.
+
+    Sizes and costs are written raw (plain counts); :func:`_transform` takes the logarithms of a
+    whole batch at once, which is much faster than per value in Python.
+    """
+
+    __slots__ = ("flat", "shape", "params", "flops", "memory", "depth", "rf", "jump", "span",
+                 "kind", "kernel", "stride", "width", "pool_avg", "res_convs", "res_projection",
+                 "bn", "acts", "dropout", "own_params", "own_flops", "steps")
+
+    def __init__(self, input_shape: tuple[int, int, int], flat: list[float]) -> None:
+        self.flat = flat
+        self.shape: tuple[int, ...] = input_shape
+        self.params = self.flops = self.memory = 0
+        self.depth = 0
+        self.rf, self.jump = 1, 1
+        self.span = max(input_shape[1], input_shape[2])
+        self.steps = 0
+        self._open("input", 0, 0)
+
+    def _open(self, kind: str, params: int, flops: int) -> None:
+        self.kind = kind
+        self.kernel = self.stride = self.width = 0
+        self.pool_avg = self.res_convs = self.res_projection = 0
+        self.bn = 0
+        self.acts = [0.0] * len(ACTIVATIONS)
+        self.dropout = 0.0
+        self.own_params, self.own_flops = params, flops
+
+    def _close(self) -> None:
+        """Append the current step with its output shape and the totals so far."""
+        shape = self.shape
+        c, h, w = shape if len(shape) == 3 else (shape[0], 0, 0)
+        flat = self.flat
+        flat.extend(_ONEHOT[self.kind])
+        flat.extend((self.kernel, self.stride, self.width, self.pool_avg, self.res_convs,
+                     self.res_projection, self.bn))
+        flat.extend(self.acts)
+        flat.extend((self.dropout, c, h, w, self.own_params, self.own_flops, self.depth,
+                     self.params, self.flops, self.memory, self.rf,
+                     min(1.0, self.rf / self.span)))
+        self.steps += 1
+
+    def _start(self, kind: str, params: int, flops: int, memory: int) -> None:
+        self._close()
+        self._open(kind, params, flops)
+        self.params += params
+        self.flops += flops
+        self.memory += memory
+
+    # -- the layer rules: shape and cost exactly as tapaskit.shapes counts them ----------------
+
+    @staticmethod
+    def _conv(layer: Conv, shape: tuple[int, ...]) -> tuple[tuple[int, int, int], int, int]:
+        c, h, w = shape
+        k, s, f = layer.kernel, layer.stride, layer.filters
+        pad = k // 2
+        ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+        return (f, ho, wo), c * f * k * k + f, 2 * c * k * k * f * ho * wo
+
+    @staticmethod
+    def _pool(layer: Pool, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        c, h, w = shape
+        k, s = layer.kernel, layer.stride
+        ho, wo = (h - k) // s + 1, (w - k) // s + 1
+        if ho < 1 or wo < 1:
+            raise _Invalid
+        return (c, ho, wo)
+
+    def _grow(self, kernel: int, stride: int) -> None:
+        """Receptive field through a window ``kernel`` with ``stride`` (after the step opened)."""
+        self.rf += (kernel - 1) * self.jump
+        self.jump *= stride
+
+    def _globalise(self, shape: tuple[int, ...]) -> None:
+        """A gap or flattening fc sees the whole remaining map (after the step opened)."""
+        if len(shape) == 3:
+            self.rf += (max(shape[1], shape[2]) - 1) * self.jump
+
+    def add(self, layer: object) -> None:
+        shape = self.shape
+        kind = type(layer)
+        if kind is Conv:
+            out, p, f = self._conv(layer, shape)
+            self._start("conv", p, f, out[0] * out[1] * out[2])
+            self._grow(layer.kernel, layer.stride)
+            self.kernel, self.stride, self.width = layer.kernel, layer.stride, layer.filters
+            self.depth += 1
+            self.shape = out
+        elif kind is BatchNorm or kind is Activation or kind is Dropout:
+            n = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
+            self.memory += n
+            if kind is BatchNorm:
+                self.own_params += 2 * shape[0]
+                self.params += 2 * shape[0]
+                self.bn += 1
+            elif kind is Activation:
+                self.acts[_ACT_SLOT[layer.fn]] += 1.0
+            elif layer.rate > self.dropout:
+                self.dropout = layer.rate
+        elif kind is Pool:
+            out = self._pool(layer, shape)
+            self._start("pool", 0, 0, out[0] * out[1] * out[2])
+            self._grow(layer.kernel, layer.stride)
+            self.kernel, self.stride = layer.kernel, layer.stride
+            self.pool_avg = 1 if layer.mode == "avg" else 0
+            self.shape = out
+        elif kind is Residual:
+            self._residual(layer, shape)
+        elif kind is GlobalAvgPool:
+            self._start("gap", 0, 0, shape[0])
+            self._globalise(shape)
+            self.shape = (shape[0],)
+        elif kind is FullyConnected:
+            features = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
+            units = layer.units
+            self._start("fc", features * units + units, 2 * features * units, units)
+            self._globalise(shape)
+            self.width = units
+            self.depth += 1
+            self.shape = (units,)
+        else:  # pragma: no cover - Architecture admits no other layer
+            raise _Invalid
+
+    def _residual(self, layer: Residual, shape: tuple[int, ...]) -> None:
+        out, params, flops, memory = shape, 0, 0, 0
+        convs, kernel = 0, 0
+        windows: list[tuple[int, int]] = []
+        for inner in layer.layers:
+            kind = type(inner)
+            if kind is Conv:
+                out, p, f = self._conv(inner, out)
+                params, flops, memory = params + p, flops + f, memory + out[0] * out[1] * out[2]
+                convs, kernel = convs + 1, max(kernel, inner.kernel)
+                windows.append((inner.kernel, inner.stride))
+            elif kind is Pool:
+                out = self._pool(inner, out)
+                memory += out[0] * out[1] * out[2]
+                windows.append((inner.kernel, inner.stride))
+            else:
+                memory += out[0] * out[1] * out[2]
+                if kind is BatchNorm:
+                    params += 2 * out[0]
+        stride, projection = 1, 0
+        if out != shape:
+            stride_or_none = shortcut_stride((shape[1], shape[2]), (out[1], out[2]))
+            if stride_or_none is None:
+                raise _Invalid
+            stride, projection = stride_or_none, 1
+            params += shape[0] * out[0] + out[0]
+            flops += 2 * shape[0] * out[0] * out[1] * out[2]
+            memory += out[0] * out[1] * out[2]
+        memory += out[0] * out[1] * out[2]
+        self._start("residual", params, flops, memory)
+        for window in windows:  # the block's longer branch
+            self._grow(*window)
+        self.kernel, self.stride, self.width = kernel, stride, out[0]
+        self.res_convs, self.res_projection = convs, projection
+        self.depth += convs
+        self.shape = out
+
+    def finish(self, num_classes: int) -> int:
+        """Add the head step, close it and return the number of steps."""
+        shape = self.shape
+        features = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
+        self._start("head", features * num_classes + num_classes,
+                    2 * features * num_classes, num_classes)
+        self.width = num_classes
+        self.depth += 1
+        self.shape = (num_classes,)
+        self._close()
+        return self.steps
+
+
+def _walk(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int,
+          flat: list[float]) -> int:
+    """Append the raw steps of ``arch`` to ``flat``; return their number.
+
+    Raises:
+        InvalidArchitectureError: the message of :func:`tapaskit.shapes.infer_shapes`.
+    """
+    if len(input_shape) != 3 or min(input_shape) < 1 or num_classes < 2:
+        infer_shapes(arch, input_shape, num_classes)  # raises the rule's message
+    mark = len(flat)
+    walker = _Walker(input_shape, flat)
+    try:
+        for layer in arch.layers:
+            walker.add(layer)
+        return walker.finish(num_classes)
+    except _Invalid:
+        del flat[mark:]
+        infer_shapes(arch, input_shape, num_classes)
+        raise InvalidArchitectureError("the network cannot be built for this input") from None
+
+
+def _transform(raw: np.ndarray) -> np.ndarray:
+    """Raw step rows -> encoded features, in place on a float64 ``(steps, N_STEP)`` array."""
+    raw[:, _LOG2_1P] = np.log2(1.0 + raw[:, _LOG2_1P])
+    raw[:, _LOG10_1P] = np.log10(1.0 + raw[:, _LOG10_1P])
+    raw[:, _LOG2] = np.log2(raw[:, _LOG2])
+    return raw
+
+
+def encode_architecture(
+    arch: Architecture, input_shape: Sequence[int], num_classes: int
+) -> np.ndarray:
+    """The step vectors of one network on one input.
+
+    Args:
+        arch: the architecture.
+        input_shape: ``(C, H, W)``.
+        num_classes: classes of the head (>= 2).
+
+    Returns:
+        A float32 array of shape ``(steps, len(STEP_FEATURES))``; ``steps`` = 2 + the number of
+        conv / pool / residual / gap / fc layers.
+
+    Raises:
+        InvalidArchitectureError: the network cannot be built for this input (the message of
+            :func:`tapaskit.shapes.infer_shapes`).
+    """
+    flat: list[float] = []
+    steps = _walk(arch, tuple(int(s) for s in input_shape), int(num_classes), flat)
+    raw = np.array(flat, dtype=np.float64).reshape(steps, N_STEP)
+    return _transform(raw).astype(np.float32)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def architecture_from_json(text: str) -> Architecture:
+    """Parse canonical architecture JSON once (cached: parsing costs ~0.4 ms a network).
+
+    Raises:
+        InvalidArchitectureError: the text is not a valid architecture.
+    """
+    return Architecture.from_json(text)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _raw_from_json(text: str, input_shape: tuple[int, int, int], num_classes: int
+                   ) -> tuple[float, ...]:
+    """Raw step rows of a JSON architecture, cached by (text, input shape, classes)."""
+    flat: list[float] = []
+    _walk(architecture_from_json(text), input_shape, num_classes, flat)
+    return tuple(flat)
+
+
+def _column(X: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in X.columns:
+        return np.full(len(X), np.nan)
+    return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def context_features(X: pd.DataFrame) -> np.ndarray:
+    """The context vectors of every row (NaN where the frame has no value).
+
+    Returns:
+        A float64 array of shape ``(len(X), len(CONTEXT_FEATURES))``.
+    """
+    classes = _column(X, "num_classes")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = _column(X, "lr")
+        out = np.stack([
+            _column(X, "dcn"),
+            np.log2(classes),
+            1.0 / classes,
+            np.log2(_column(X, "in_channels")),
+            np.log2(_column(X, "in_height")),
+            np.log2(_column(X, "in_width")),
+            np.where(lr > 0, np.log10(lr), np.nan),
+            np.log2(_column(X, HPARAM_COLUMNS[1])),
+            np.log2(_column(X, HPARAM_COLUMNS[2])),
+        ], axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """The encoding of a predictor input frame.
+
+    Attributes:
+        flat: ``(total_steps, N_STEP)`` float32, the steps of every row one after the other.
+        offsets: ``(N,)`` int64, where each row's steps start in ``flat``.
+        lengths: ``(N,)`` int64, the number of steps of each row.
+        context: ``(N, N_CONTEXT)`` float64 context vectors (NaN where unknown).
+    """
+
+    flat: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    context: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def steps(self, row: int) -> np.ndarray:
+        """The ``(steps, N_STEP)`` vectors of one row."""
+        start = int(self.offsets[row])
+        return self.flat[start: start + int(self.lengths[row])]
+
+    def padded(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Stack (a subset of) the rows, zero-padded to the longest.
+
+        Returns:
+            ``(steps, lengths)``: ``(n, T, N_STEP)`` float32 and ``(n,)`` int64.
+        """
+        idx = np.arange(len(self.lengths)) if rows is None else np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[idx]
+        n, longest = len(idx), int(lengths.max())
+        out = np.zeros((n, longest, N_STEP), dtype=np.float32)
+        which = np.repeat(np.arange(n), lengths)  # the padded row of every gathered step
+        # position of each gathered step within its row
+        position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        source = np.repeat(self.offsets[idx], lengths) + position
+        out[which, position] = self.flat[source]
+        return out, lengths
+
+
+def _shapes(X: pd.DataFrame) -> np.ndarray:
+    return X[["in_channels", "in_height", "in_width", "num_classes"]].to_numpy(dtype=np.int64)
+
+
+def encode_frame(X: pd.DataFrame) -> EncodedFrame:
+    """Encode every row of a predictor input frame (see :mod:`tapaskit.predictor.inputs`).
+
+    Rows with an ``architecture`` object are walked directly (about as fast as hashing the
+    object); rows with ``arch_json`` are parsed and encoded once per (text, input shape, classes)
+    and cached.
+
+    Raises:
+        DataError: the frame lacks a required column.
+        InvalidArchitectureError: a network is invalid for its row's input, naming the row.
+    """
+    X = check_frame(X)
+    shapes = _shapes(X).tolist()
+    use_objects = "architecture" in X.columns
+    items = X["architecture" if use_objects else "arch_json"].tolist()
+    flat: list[float] = []
+    lengths = np.empty(len(items), dtype=np.int64)
+    for i, item in enumerate(items):
+        c, h, w, k = shapes[i]
+        try:
+            if use_objects:
+                if not isinstance(item, Architecture):
+                    raise InvalidArchitectureError(
+                        "the architecture column must hold Architecture objects, "
+                        f"but got {type(item).__name__}"
+                    )
+                lengths[i] = _walk(item, (c, h, w), k, flat)
+            else:
+                if not isinstance(item, str):
+                    raise InvalidArchitectureError(
+                        f"arch_json must be JSON text, but got {type(item).__name__}"
+                    )
+                raw = _raw_from_json(item, (c, h, w), k)
+                flat.extend(raw)
+                lengths[i] = len(raw) // N_STEP
+        except InvalidArchitectureError as exc:
+            raise InvalidArchitectureError(f"row {i}: {exc}") from None
+    raw = np.array(flat, dtype=np.float64).reshape(-1, N_STEP)
+    offsets = np.cumsum(lengths) - lengths
+    return EncodedFrame(flat=_transform(raw).astype(np.float32), offsets=offsets,
+                        lengths=lengths, context=context_features(X))

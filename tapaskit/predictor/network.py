@@ -1,0 +1,105 @@
+"""The TAP network: two stacked LSTMs read consecutive layer pairs and chain their predictions.
+
+For a network of steps ``s_0 (input), s_1, ..., s_L (head)`` (see
+:mod:`tapaskit.predictor.encoding`), prediction ``t`` (``t = 0 .. L-1``) reads the pair
+``(s_t, s_{t+1})``::
+
+    x_t     = [s_t, A_t, s_{t+1}, 0, context]      # A_0 = 1 / classes, the next slot is 0
+    h_t     = LSTM2(LSTM1(x_t, state1), state2)    # states carried along the chain
+    A_{t+1} = sigmoid(head(h_t))                   # head: Linear-ReLU-Linear
+
+and ``A_L`` is the network's predicted accuracy. Gradients flow through the whole ``A`` chain.
+The slot of ``s_{t+1}``'s accuracy is always 0, so it has no weights here; and since ``A_t``
+enters the first LSTM linearly, the static part of every input gate is computed for all steps in
+one matrix product before the loop (``(B, T-1, 4H)``), leaving only the recurrent products and
+``A_t * w_A`` inside it. Rows of different lengths share a batch: ``A`` stops changing after a
+row's last step (a mask), so padding never reaches the prediction.
+
+Parameters are created and initialised from an explicit :class:`torch.Generator`, so the module
+never touches torch's global random state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["TAPNetwork"]
+
+
+def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> nn.Parameter:
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound, generator=generator))
+
+
+class TAPNetwork(nn.Module):
+    """Two stacked LSTM cells over layer pairs with a chained accuracy field.
+
+    Args:
+        n_step: features of one step (without the accuracy field).
+        n_context: context features appended to every pair.
+        hidden_size: units of each LSTM.
+        head_size: hidden units of the regressor head.
+        generator: source of the initial weights.
+    """
+
+    def __init__(self, n_step: int, n_context: int, hidden_size: int, head_size: int,
+                 generator: torch.Generator) -> None:
+        super().__init__()
+        h = hidden_size
+        n_in = 2 * n_step + n_context
+        bound = 1.0 / math.sqrt(h)
+        # (in, 4H) layouts so that x @ W needs no transpose; gate order i, f, g, o
+        self.w_static = _uniform((n_in, 4 * h), bound, generator)
+        self.w_a = _uniform((4 * h,), bound, generator)
+        self.w_hh1 = _uniform((h, 4 * h), bound, generator)
+        self.b1 = _uniform((4 * h,), bound, generator)
+        # second LSTM: input and recurrent weights stacked, applied to [h1, h2] in one product
+        self.w2 = _uniform((2 * h, 4 * h), bound, generator)
+        self.b2 = _uniform((4 * h,), bound, generator)
+        with torch.no_grad():  # remember by default: forget-gate bias 1
+            self.b1[h:2 * h] += 1.0
+            self.b2[h:2 * h] += 1.0
+        self.head1_w = _uniform((h, head_size), bound, generator)
+        self.head1_b = _uniform((head_size,), bound, generator)
+        self.head2_w = _uniform((head_size, 1), 1.0 / math.sqrt(head_size), generator)
+        self.head2_b = _uniform((1,), 1.0 / math.sqrt(head_size), generator)
+        self.hidden_size = h
+
+    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.hidden_size
+        # one sigmoid over all four gates is cheaper than three over slices
+        s = torch.sigmoid(gates)  # (B, 4H); the g slice is replaced by its tanh below
+        c = s[:, h:2 * h] * c + s[:, :h] * torch.tanh(gates[:, 2 * h:3 * h])
+        return s[:, 3 * h:] * torch.tanh(c), c
+
+    def forward(self, steps: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor,
+                a0: torch.Tensor) -> torch.Tensor:
+        """Run the chain.
+
+        Args:
+            steps: ``(B, T, n_step)`` normalised step features, zero-padded.
+            lengths: ``(B,)`` steps of each row (>= 2: the input and the head).
+            context: ``(B, n_context)`` normalised context features.
+            a0: ``(B,)`` the starting accuracy ``1 / classes``.
+
+        Returns:
+            ``(B,)`` the predicted accuracy ``A_L`` of every row.
+        """
+        b, t, _ = steps.shape
+        pairs = torch.cat(
+            [steps[:, :-1], steps[:, 1:], context.unsqueeze(1).expand(b, t - 1, -1)], dim=2
+        )  # (B, T-1, 2F+C)
+        static = torch.matmul(pairs, self.w_static) + self.b1  # (B, T-1, 4H)
+        h1 = c1 = h2 = c2 = steps.new_zeros((b, self.hidden_size))
+        a = a0
+        for i in range(t - 1):
+            gates = torch.addmm(torch.addcmul(static[:, i], a.unsqueeze(1), self.w_a), h1, self.w_hh1)
+            h1, c1 = self._cell(gates, c1)
+            gates = torch.addmm(self.b2, torch.cat([h1, h2], dim=1), self.w2)
+            h2, c2 = self._cell(gates, c2)
+            hidden = torch.relu(torch.addmm(self.head1_b, h2, self.head1_w))
+            a_next = torch.sigmoid(torch.addmm(self.head2_b, hidden, self.head2_w)).squeeze(1)
+            a = torch.where(lengths > i + 1, a_next, a)  # (B,) frozen after the head
+        return a

@@ -1,0 +1,393 @@
+"""TAP, the train-less accuracy predictor of TAPAS: a scikit-learn regressor around a stacked LSTM.
+
+Usage::
+
+    from tapaskit.predictor import TAPRegressor, select_training_set
+    selection = select_training_set(store, dcn=0.42)          # experiments within tau of the DCN
+    tap = TAPRegressor(seed=0).fit(selection.frame, selection.frame["peak_accuracy"])
+    accuracy = tap.predict(candidates)                         # candidates: architecture_frame(...)
+
+What it learns from (the input frame of :mod:`tapaskit.predictor.inputs`): the networks (encoded
+by :mod:`tapaskit.predictor.encoding`), the dataset's DCN and shape, and the training
+hyperparameters ``lr``/``epochs``/``batch_size`` where recorded. A context feature that is
+constant in the training data (e.g. the DCN in a single-dataset LDE, or a fixed schedule) is
+normalised to 0 and so carries nothing; ``use_dcn=False`` / ``use_hparams=False`` drop them
+explicitly. Unknown values (NaN) are filled with the training mean.
+
+Training unrolls the chain of :class:`~tapaskit.predictor.network.TAPNetwork` over minibatches
+padded to their longest network and regresses the final accuracy: mean squared error, plus
+``rank_weight`` times a pairwise logistic ranking loss over pairs of the same dataset in the
+minibatch (what Kendall tau measures). AdamW with a cosine learning-rate decay and gradient
+clipping. ``n_members`` networks with seeds ``seed, seed + 1, ...`` are averaged.
+
+The normalisation statistics, fill values and weights are saved together by :meth:`save` as a
+plain dict of tensors plus JSON text, read back with ``torch.load(weights_only=True)``; nothing is
+pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.encoding import (
+    CONTEXT_FEATURES,
+    N_CONTEXT,
+    N_STEP,
+    STEP_FEATURES,
+    EncodedFrame,
+    encode_frame,
+)
+from tapaskit.predictor.inputs import group_codes
+from tapaskit.predictor.network import TAPNetwork
+
+__all__ = ["TAPRegressor", "FORMAT"]
+
+FORMAT = "tapaskit.tap/1"
+_DCN = CONTEXT_FEATURES.index("dcn")
+_HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size")]
+_INV_CLASSES = CONTEXT_FEATURES.index("inv_classes")
+_MIN_STD = 1e-6
+
+
+def _check_positive(name: str, value: Any, *, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        what = "a positive integer" if integer else "a positive number"
+        raise InvalidOptionError(f"{name} must be {what}, but got {value!r}")
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, then restore the previous count."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TAPRegressor(BasePredictor):
+    """The TAPAS accuracy predictor (two stacked LSTMs over layer pairs, chained predictions).
+
+    Args:
+        hidden_size: units of each of the two LSTMs.
+        head_size: hidden units of the regressor head.
+        epochs: passes over the training experiments.
+        lr: peak learning rate of AdamW (cosine decay to 0).
+        batch_size: experiments per minibatch.
+        weight_decay: AdamW weight decay.
+        rank_weight: weight of the pairwise ranking loss next to the MSE (0 = MSE only).
+        n_members: networks trained with seeds ``seed .. seed + n_members - 1`` and averaged.
+        use_dcn: whether the DCN is an input.
+        use_hparams: whether ``lr``/``epochs``/``batch_size`` are inputs.
+        max_grad_norm: gradient-norm clipping.
+        inference_batch_size: rows per forward pass in :meth:`predict`.
+        seed: seed of the weights and of the minibatch order.
+        device: torch device for training and inference (``"cpu"``, ``"cuda"``, ``"auto"``).
+        n_threads: torch intra-op threads while fitting and predicting (restored afterwards);
+            ``None`` keeps torch's setting. The matrices are small (hidden 32, minibatch 64),
+            so one thread is fastest, and on a busy machine several threads lose far more to
+            waiting than they gain (measured 25x slower per step on 2 shared cores).
+
+    Attributes:
+        step_mean_, step_std_: normalisation of the step features, ``(N_STEP,)``.
+        context_fill_, context_mean_, context_std_: NaN fill values and normalisation of the
+            context features, ``(N_CONTEXT,)``.
+        networks_: the fitted :class:`TAPNetwork` members.
+        loss_curve_: mean training loss per epoch (of the first member).
+        n_train_: experiments seen by :meth:`fit`.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int = 32,
+        head_size: int = 32,
+        epochs: int = 60,
+        lr: float = 3e-3,
+        batch_size: int = 64,
+        weight_decay: float = 1e-4,
+        rank_weight: float = 0.0,
+        n_members: int = 1,
+        use_dcn: bool = True,
+        use_hparams: bool = True,
+        max_grad_norm: float = 1.0,
+        inference_batch_size: int = 2048,
+        seed: int = 0,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+    ) -> None:
+        self.hidden_size = hidden_size
+        self.head_size = head_size
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.rank_weight = rank_weight
+        self.n_members = n_members
+        self.use_dcn = use_dcn
+        self.use_hparams = use_hparams
+        self.max_grad_norm = max_grad_norm
+        self.inference_batch_size = inference_batch_size
+        self.seed = seed
+        self.device = device
+        self.n_threads = n_threads
+
+    # -- checks and inputs ------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        for name in ("hidden_size", "head_size", "epochs", "batch_size", "n_members",
+                     "inference_batch_size"):
+            _check_positive(name, getattr(self, name), integer=True)
+        _check_positive("lr", self.lr)
+        _check_positive("max_grad_norm", self.max_grad_norm)
+        for name in ("weight_decay", "rank_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidOptionError(f"{name} must be a number >= 0, but got {value!r}")
+        if self.n_threads is not None:
+            _check_positive("n_threads", self.n_threads, integer=True)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise InvalidOptionError(f"seed must be an integer, but got {self.seed!r}")
+
+    def _torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            return torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise InvalidOptionError(
+                f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', but got {self.device!r}"
+            ) from None
+
+    def _raw_context(self, encoded: EncodedFrame) -> np.ndarray:
+        context = encoded.context.copy()
+        if not self.use_dcn:
+            context[:, _DCN] = 0.0
+        if not self.use_hparams:
+            context[:, _HPARAMS] = 0.0
+        return context
+
+    def _normalised(self, encoded: EncodedFrame) -> tuple[EncodedFrame, np.ndarray, np.ndarray]:
+        """Steps and context normalised with the fitted statistics, and ``A_0`` per row."""
+        flat = ((encoded.flat - self.step_mean_) / self.step_std_).astype(np.float32)
+        context = self._raw_context(encoded)
+        a0 = context[:, _INV_CLASSES].astype(np.float32)
+        context = np.where(np.isnan(context), self.context_fill_, context)
+        context = ((context - self.context_mean_) / self.context_std_).astype(np.float32)
+        normalised = EncodedFrame(flat=flat, offsets=encoded.offsets, lengths=encoded.lengths,
+                                  context=context)
+        return normalised, context, a0
+
+    # -- fit --------------------------------------------------------------------------------
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        self._check_params()
+        with _threads(self.n_threads):
+            self._fit_unchecked(X, y)
+
+    def _fit_unchecked(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        device = self._torch_device()
+        encoded = encode_frame(X)
+        flat = encoded.flat.astype(np.float64)
+        self.step_mean_ = flat.mean(axis=0)
+        std = flat.std(axis=0)
+        self.step_std_ = np.where(std < _MIN_STD, 1.0, std)
+        context = self._raw_context(encoded)
+        with warnings.catch_warnings():  # an all-NaN column (no DCN anywhere) is filled with 0
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            fill = np.nanmean(context, axis=0)
+        self.context_fill_ = np.where(np.isnan(fill), 0.0, fill)
+        filled = np.where(np.isnan(context), self.context_fill_, context)
+        self.context_mean_ = filled.mean(axis=0)
+        std = filled.std(axis=0)
+        self.context_std_ = np.where(std < _MIN_STD, 1.0, std)
+
+        normalised, context, a0 = self._normalised(encoded)
+        steps, lengths = normalised.padded()
+        groups = group_codes(X)
+        data = (
+            torch.from_numpy(steps).to(device),
+            torch.from_numpy(lengths).to(device),
+            torch.from_numpy(context).to(device),
+            torch.from_numpy(a0).to(device),
+            torch.from_numpy(y.astype(np.float32)).to(device),
+            torch.from_numpy(groups).to(device),
+        )
+        self.y_std_ = float(max(np.std(y), 1e-3))
+        self.networks_ = []
+        self.loss_curve_ = []
+        for member in range(self.n_members):
+            network, curve = self._train_member(data, self.seed + member, device)
+            self.networks_.append(network)
+            if member == 0:
+                self.loss_curve_ = curve
+
+    def _train_member(self, data: tuple[torch.Tensor, ...], seed: int, device: torch.device
+                      ) -> tuple[TAPNetwork, list[float]]:
+        steps, lengths, context, a0, y, groups = data
+        generator = torch.Generator().manual_seed(seed)
+        network = TAPNetwork(N_STEP, N_CONTEXT, self.hidden_size, self.head_size, generator)
+        network.to(device).train()
+        optimizer = torch.optim.AdamW(network.parameters(), lr=self.lr,
+                                      weight_decay=self.weight_decay)
+        rng = np.random.default_rng(seed)
+        n = len(y)
+        batches_per_epoch = math.ceil(n / self.batch_size)
+        total = self.epochs * batches_per_epoch
+        lengths_np = lengths.cpu().numpy()
+        curve: list[float] = []
+        step = 0
+        for _ in range(self.epochs):
+            order = rng.permutation(n)
+            running = 0.0
+            for start in range(0, n, self.batch_size):
+                idx_np = order[start:start + self.batch_size]
+                longest = int(lengths_np[idx_np].max())
+                idx = torch.from_numpy(idx_np).to(device)
+                for group in optimizer.param_groups:  # cosine decay, per minibatch
+                    group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                pred = network(steps[idx, :longest], lengths[idx], context[idx], a0[idx])
+                loss = self._loss(pred, y[idx], groups[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(network.parameters(), self.max_grad_norm)
+                optimizer.step()
+                running += float(loss.detach()) * len(idx_np)
+                step += 1
+            curve.append(running / n)
+        network.eval()
+        return network, curve
+
+    def _loss(self, pred: torch.Tensor, y: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        loss = torch.mean((pred - y) ** 2)
+        if self.rank_weight > 0:
+            # pairs of the same dataset whose accuracies differ: logistic loss on the order
+            diff_pred = (pred.unsqueeze(1) - pred.unsqueeze(0)) / self.y_std_
+            sign = torch.sign(y.unsqueeze(1) - y.unsqueeze(0))
+            mask = (groups.unsqueeze(1) == groups.unsqueeze(0)) & (sign != 0)
+            if bool(mask.any()):
+                pairwise = torch.nn.functional.softplus(-sign * diff_pred)
+                # scaled so that the MSE and the ranking terms are of one order of magnitude
+                loss = loss + self.rank_weight * self.y_std_ ** 2 * pairwise[mask].mean()
+        return loss
+
+    # -- predict ----------------------------------------------------------------------------
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.predict_encoded(encode_frame(X))
+
+    def predict_encoded(self, encoded: EncodedFrame) -> np.ndarray:
+        """Predict from an already encoded frame (what :meth:`predict` does after encoding).
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+        """
+        self._check_fitted()
+        with _threads(self.n_threads):
+            return self._predict_unchecked(encoded)
+
+    def _predict_unchecked(self, encoded: EncodedFrame) -> np.ndarray:
+        device = next(self.networks_[0].parameters()).device
+        normalised, context, a0 = self._normalised(encoded)
+        # sorted by length so that each forward pass pads little
+        order = np.argsort(normalised.lengths, kind="stable")
+        out = np.empty(len(order), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.inference_batch_size):
+                rows = order[start:start + self.inference_batch_size]
+                steps, lengths = normalised.padded(rows)
+                args = (torch.from_numpy(steps).to(device), torch.from_numpy(lengths).to(device),
+                        torch.from_numpy(context[rows]).to(device),
+                        torch.from_numpy(a0[rows]).to(device))
+                total = sum(network(*args) for network in self.networks_)
+                out[rows] = (total / len(self.networks_)).double().cpu().numpy()
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor: tensors and JSON metadata, no pickled objects.
+
+        Returns:
+            The path written.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+        """
+        self._check_fitted()
+        path = Path(path)
+        tensors: dict[str, Any] = {}
+        for k, network in enumerate(self.networks_):
+            for name, value in network.state_dict().items():
+                tensors[f"member{k}.{name}"] = value.detach().cpu().clone()
+        for name in ("step_mean_", "step_std_", "context_fill_", "context_mean_", "context_std_"):
+            tensors[name] = torch.from_numpy(np.asarray(getattr(self, name), dtype=np.float64))
+        meta = {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "step_features": list(STEP_FEATURES),
+            "context_features": list(CONTEXT_FEATURES),
+            "n_train": self.n_train_,
+            "y_std": self.y_std_,
+            "loss_curve": self.loss_curve_,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"meta": json.dumps(meta), "tensors": tensors}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TAPRegressor:
+        """Read a predictor written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises:
+            DataError: the file does not exist, is not a TAP file, or was written for another
+                encoding.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"no TAP predictor file at {path}")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            meta = json.loads(blob["meta"])
+            tensors = blob["tensors"]
+        except Exception as exc:  # a foreign or damaged file: one clear message
+            raise DataError(f"{path} is not a TAP predictor file ({type(exc).__name__})") from None
+        if meta.get("format") != FORMAT:
+            raise DataError(f"{path}: format must be {FORMAT!r}, but got {meta.get('format')!r}")
+        if (meta["step_features"] != list(STEP_FEATURES)
+                or meta["context_features"] != list(CONTEXT_FEATURES)):
+            raise DataError(f"{path} was written for another encoding; refit the predictor")
+        model = cls(**meta["params"])
+        for name in ("step_mean_", "step_std_", "context_fill_", "context_mean_", "context_std_"):
+            setattr(model, name, tensors[name].numpy())
+        device = model._torch_device()
+        model.networks_ = []
+        for k in range(model.n_members):
+            network = TAPNetwork(N_STEP, N_CONTEXT, model.hidden_size, model.head_size,
+                                 torch.Generator().manual_seed(0))
+            prefix = f"member{k}."
+            network.load_state_dict({name[len(prefix):]: value for name, value in tensors.items()
+                                     if name.startswith(prefix)})
+            model.networks_.append(network.to(device).eval())
+        model.n_train_ = int(meta["n_train"])
+        model.y_std_ = float(meta["y_std"])
+        model.loss_curve_ = list(meta["loss_curve"])
+        model.is_fitted_ = True
+        return model

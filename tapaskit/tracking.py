@@ -1,0 +1,178 @@
+"""MLflow tracking: every characterize, train, benchmark and search is a run.
+
+Runs go to the toolkit's tracking store (a SQLite file in the data home, or
+``$MLFLOW_TRACKING_URI`` when set), one MLflow experiment per kind of command
+(``tapas/characterize``, ``tapas/train``, ``tapas/search``, ``tapas/benchmark``). Searches hold
+nested runs for their full trainings (``parent_run_id``). ``tapas ui`` shows them all.
+
+The explicit ``MlflowClient`` API is used instead of MLflow's global "active run" so that worker
+processes and nested runs never depend on hidden global state. Set ``TAPAS_TRACKING=off`` to
+disable tracking (runs then have ``run_id`` None and log nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tapaskit import paths
+
+EXPERIMENT_PREFIX = "tapas/"
+KINDS = ("characterize", "train", "search", "benchmark")
+
+
+def tracking_enabled() -> bool:
+    """False when ``TAPAS_TRACKING`` is set to off/0/false."""
+    return os.environ.get("TAPAS_TRACKING", "on").lower() not in {"off", "0", "false", "no"}
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _flat_params(params: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        out[key] = text[:6000]  # MLflow's limit on a param value
+    return out
+
+
+class TrackedRun:
+    """One MLflow run. Methods are no-ops when tracking is off (``run_id`` is None)."""
+
+    def __init__(self, client: Any | None, run_id: str | None) -> None:
+        self._client = client
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        if self._client is None or not params:
+            return
+        from mlflow.entities import Param
+
+        self._client.log_batch(self.run_id, params=[Param(k, v) for k, v in _flat_params(params).items()])
+
+    def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None) -> None:
+        if self._client is None:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
+        if batch:
+            self._client.log_batch(self.run_id, metrics=batch)
+
+    def log_metric_series(self, name: str, values: list[float]) -> None:
+        """A curve as one metric with a step per value."""
+        if self._client is None or not values:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(name, float(v), now, step) for step, v in enumerate(values)]
+        for start in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
+            self._client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        if self._client is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / artifact_file
+            path.write_text(json.dumps(obj, indent=2, default=str))
+            self._client.log_artifact(self.run_id, str(path))
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        if self._client is None:
+            return
+        local_path = Path(local_path)
+        if local_path.is_dir():
+            self._client.log_artifacts(self.run_id, str(local_path), artifact_path)
+        else:
+            self._client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self._client is None:
+            return
+        for key, value in tags.items():
+            self._client.set_tag(self.run_id, key, str(value))
+
+
+class Tracker:
+    """Creates runs in the toolkit's tracking store."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.enabled = tracking_enabled()
+        self.tracking_uri = tracking_uri or paths.tracking_uri()
+        self._client: Any | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            _quiet_mlflow()  # after the import: importing mlflow configures its loggers
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self, kind: str) -> str:
+        name = EXPERIMENT_PREFIX + kind
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if self.tracking_uri == paths.tracking_uri() and "MLFLOW_TRACKING_URI" not in os.environ:
+            location = (paths.artifact_root() / kind).as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:  # another process created it meanwhile
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    @contextmanager
+    def run(
+        self,
+        kind: str,
+        run_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Iterator[TrackedRun]:
+        """A run that ends FINISHED, or FAILED/KILLED when the block raises."""
+        if not self.enabled:
+            yield TrackedRun(None, None)
+            return
+        all_tags = {"tapas.kind": kind, "mlflow.runName": run_name, **(tags or {})}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        created = self.client.create_run(
+            self.experiment_id(kind), run_name=run_name,
+            tags={k: str(v) for k, v in all_tags.items()})
+        run = TrackedRun(self.client, created.info.run_id)
+        run.log_params(params or {})
+        try:
+            yield run
+        except KeyboardInterrupt:
+            self.client.set_terminated(run.run_id, status="KILLED")
+            raise
+        except BaseException:
+            self.client.set_terminated(run.run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run.run_id, status="FINISHED")
+
+    def runs(self, kind: str) -> list[Any]:
+        """All runs of one kind, newest first (for tests and reports)."""
+        found = self.client.get_experiment_by_name(EXPERIMENT_PREFIX + kind)
+        if found is None:
+            return []
+        return list(self.client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"]))
