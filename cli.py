@@ -453,6 +453,50 @@ def lde_seed_command(
     _emit(as_json, data, lambda: out.print(json.dumps(data, indent=2, default=str), highlight=False))
 
 
+# ---------------------------------------------------------------------------------------------- ui
+@app.command("ui")
+def ui_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    json_: JsonOpt = False,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the toolkit's tracking store.
+
+    Runs from characterize, train, benchmark and search are all there (experiments `tapas/...`).
+    Stop it with Ctrl-C.
+
+    Examples:
+
+        tapas ui
+
+        tapas ui --port 5050
+    """
+    import subprocess
+
+    from tapaskit import paths
+    from tapaskit.tracking import Tracker
+
+    uri = paths.tracking_uri()
+    for kind in ("characterize", "train", "search", "benchmark"):  # so the UI lists them all at once
+        Tracker(uri).experiment_id(kind)
+    url = f"http://127.0.0.1:{port}"
+    info = {"url": url, "tracking_uri": uri}
+    if _json_mode(json_):
+        sys.stdout.write(json.dumps(info) + "\n")
+    else:
+        err.print(f"MLflow UI on {url}  (store: {uri}); Ctrl-C stops it", highlight=False)
+    sys.stdout.flush()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        code = process.wait()
+    if code not in (0, -15):
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point of the ``tapas`` console script."""
     from tapaskit.errors import USER_ERRORS

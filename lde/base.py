@@ -46,7 +46,7 @@ from lde.records import (
     ExperimentStatus,
 )
 
-__all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id"]
+__all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id", "check_keys"]
 
 
 @dataclass(frozen=True)
@@ -346,6 +346,22 @@ def check_experiment_id(experiment_id: Any) -> int:
     if isinstance(experiment_id, bool) or not isinstance(experiment_id, numbers.Integral):
         raise InvalidArgumentError(f"experiment_id must be an integer, but got {experiment_id!r}")
     return int(experiment_id)
+
+
+def check_keys(keys: Any) -> set[str]:
+    """``keys`` as a set of strings.
+
+    Raises:
+        InvalidArgumentError: A single string (a common slip) or a non-string key.
+    """
+    if isinstance(keys, str):
+        raise InvalidArgumentError(
+            f"keys must be an iterable of strings, but got the single string {keys!r}")
+    out = set(keys)
+    bad = next((k for k in out if not isinstance(k, str)), None)
+    if bad is not None:
+        raise InvalidArgumentError(f"keys must be strings, but got {bad!r}")
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -1,14 +1,14 @@
 """The LDE on a DuckDB file.
 
-Every operation attaches the file, runs in one transaction and detaches it again (which
-checkpoints, so the ``.duckdb`` file alone is complete between operations). Several processes (a
-search, a training campaign, ``tapas lde stats``) thus take turns on one file: DuckDB admits one
-writing process at a time, the others wait (see :mod:`lde.lock`). Attaching to a small in-memory
-DuckDB kept by the store costs about a millisecond, where opening a fresh database costs ten. A batch is one transaction, so a
-process killed mid-write leaves the file as it was before the batch; DuckDB's write-ahead log makes
-committed batches survive the kill.
+Every operation attaches the file to a small in-memory DuckDB that the store keeps, runs in one
+transaction and detaches the file again. Detaching checkpoints, so between operations the
+``.duckdb`` file alone holds every commit; attaching costs about a millisecond where opening a
+fresh database costs ten. Several processes (a search, a training campaign, ``tapas lde stats``)
+thus take turns on one file: DuckDB admits one writing process at a time and the others wait (see
+:mod:`lde.lock`). A batch is one transaction, so a process killed mid-write leaves the file as it
+was before that batch, and DuckDB's write-ahead log brings back every committed batch.
 
-Writes go through Arrow tables (``INSERT ... SELECT ... FROM arrow_table``), never row by row, and
+Writes go through Arrow tables (``INSERT ... SELECT ... FROM arrow_table``), never row by row;
 reads come back as Arrow and become the experiment frame of :mod:`lde.tables`.
 """
 
@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lde.base import ExperimentStore, check_experiment_id
+from lde.base import ExperimentStore, check_experiment_id, check_keys
 from lde.errors import LDEFileError, ReadOnlyStoreError, RecordNotFoundError
 from lde.lock import attach, path_lock, resolve_lock_timeout
 from lde.query import ExperimentQuery
@@ -56,6 +56,7 @@ from lde.tables import (
 __all__ = ["DuckDBStore"]
 
 _MAX_PARAMS = 256
+_INHERITED_ENGINES: list[duckdb.DuckDBPyConnection] = []
 _DB = "lde"  # catalog name of the attached file inside the store's in-memory DuckDB
 _DATASET_FIELD_COLUMN = {"input_shape[0]": "in_channels", "input_shape[1]": "in_height",
                          "input_shape[2]": "in_width"}
@@ -167,8 +168,12 @@ class DuckDBStore(ExperimentStore):
     # -- connections -----------------------------------------------------------------------------
 
     def _get_engine(self) -> duckdb.DuckDBPyConnection:
-        # One in-memory DuckDB per store and process (a forked child must not reuse the parent's).
-        if self._engine is None or self._engine_pid != os.getpid():
+        if self._engine is not None and self._engine_pid != os.getpid():
+            # A forked child must neither use nor close the parent's DuckDB (its threads did not
+            # survive the fork): keep it referenced and start a new one.
+            _INHERITED_ENGINES.append(self._engine)
+            self._engine = None
+        if self._engine is None:
             self._engine = duckdb.connect(":memory:")
             self._engine_pid = os.getpid()
         return self._engine
@@ -196,14 +201,19 @@ class DuckDBStore(ExperimentStore):
                 except duckdb.Error as exc:
                     detail = str(exc).splitlines()[0]
                     raise LDEFileError(f"LDE file {self._path} is damaged: {detail}") from None
-                yield con
+                try:
+                    yield con
+                except (duckdb.IOException, duckdb.PermissionException) as exc:
+                    detail = str(exc).splitlines()[0]
+                    raise LDEFileError(f"LDE file {self._path}: {detail}") from None
             finally:
                 try:
                     con.execute("USE memory")
                     con.execute(f"DETACH {_DB}")  # checkpoints and releases the file lock
-                except duckdb.Error:
+                except duckdb.Error as exc:
                     self._discard_engine()  # closing the database releases the file for sure
-                    raise
+                    detail = str(exc).splitlines()[0]
+                    raise LDEFileError(f"could not release LDE file {self._path}: {detail}") from None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -372,7 +382,7 @@ class DuckDBStore(ExperimentStore):
         return experiment_from_mapping(rows.to_pylist()[0])
 
     def has_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = {k for k in keys if isinstance(k, str)}
+        keys = check_keys(keys)
         if not keys:
             return set()
         with self._connection() as con:

@@ -193,23 +193,6 @@ def _kind(arrow_type: pa.DataType) -> str:
     return "text"
 
 
-def _first_bad(values: list[Any], convert: Callable[[Any], Any]) -> tuple[int, Any]:
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        try:
-            convert(value)
-        except Exception:  # noqa: BLE001 - any failure marks the bad cell
-            return i, value
-    return -1, None
-
-
-def _cast_cell(target: pa.DataType) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        return pc.cast(pa.array([value]), target)
-    return convert
-
-
 def _parse_curve(text: str) -> list[float]:
     value = json.loads(text)
     if not isinstance(value, list):
@@ -217,63 +200,91 @@ def _parse_curve(text: str) -> list[float]:
     return value
 
 
+def _parse_integer(text: str) -> int:
+    value = float(text)  # "3.0" is an integer too; "2.5" is not
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value)
+
+
+def _parse_timestamp(text: str) -> pa.Array:
+    """One ISO 8601 text as a UTC timestamp; without an offset it is taken as UTC already."""
+    target = _TYPES["created_at"]
+    try:
+        return pc.cast(pa.array([text]), target)
+    except pa.ArrowException:
+        return pc.cast(pc.cast(pa.array([text]), pa.timestamp("us")), target)
+
+
+def _bad_cell(name: str, target: pa.DataType, values: list[Any],
+              parse: Callable[[Any], Any]) -> ImportFormatError | None:
+    """The error for the first value ``parse`` rejects, or ``None`` when all parse."""
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        try:
+            parse(value)
+        except Exception:  # noqa: BLE001 - whatever the failure, this cell is the bad one
+            return ImportFormatError(
+                f"row {i + 1}: column {name} must be {_kind(target)}, but got {value!r}")
+    return None
+
+
+def _cast_one(target: pa.DataType) -> Callable[[Any], Any]:
+    return lambda value: pc.cast(pa.array([value]), target)
+
+
+def _convert_text(name: str, column: pa.Array, target: pa.DataType) -> pa.Array:
+    """A text column (every CSV column; some Parquet ones) parsed into ``target``."""
+    column = pc.cast(column, pa.string())
+    if target == pa.string():
+        return column
+    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    if pa.types.is_list(target):
+        values = column.to_pylist()
+        parse: Callable[[Any], Any] = lambda v: pa.array([_parse_curve(v)], target)  # noqa: E731
+        try:
+            return pa.array([None if v is None else _parse_curve(v) for v in values], target)
+        except (ValueError, TypeError, pa.ArrowException):
+            pass
+    else:
+        try:
+            return pc.cast(column, target)  # vectorised; exact for doubles and 64-bit integers
+        except pa.ArrowException:
+            pass
+        values = column.to_pylist()  # the slow path: find the cells that do not parse
+        parse = _cast_one(target)
+        if pa.types.is_timestamp(target):
+            try:  # no offsets at all: the LDE's timestamps are UTC
+                return pc.cast(pc.cast(column, pa.timestamp("us")), target)
+            except pa.ArrowException:
+                pass
+            parse = _parse_timestamp
+            if _bad_cell(name, target, values, parse) is None:  # some cells lack an offset
+                return pa.chunked_array(
+                    [_parse_timestamp(v) if v is not None else pa.nulls(1, target)
+                     for v in values], target).combine_chunks()
+        elif pa.types.is_integer(target):
+            parse = _parse_integer
+            if _bad_cell(name, target, values, parse) is None:
+                return pa.array([None if v is None else _parse_integer(v) for v in values], target)
+    error = _bad_cell(name, target, values, parse)
+    raise error or ImportFormatError(f"column {name} cannot be read as {_kind(target)}")
+
+
 def _convert_column(name: str, column: pa.ChunkedArray) -> pa.Array:
     """Column ``name`` as its frame type, or ImportFormatError naming the first bad row."""
     target = _TYPES[name]
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    column = column.combine_chunks()
     if _is_text(column.type):
-        column = pc.cast(column, pa.string())
-        if target == pa.string():
-            return column
-        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
-        values = column.to_pylist()
-        if pa.types.is_list(target):
-            try:
-                parsed = [None if v is None else _parse_curve(v) for v in values]
-                return pa.array(parsed, target)
-            except (ValueError, TypeError, pa.ArrowException):
-                convert: Callable[[Any], Any] = lambda v: pa.array([_parse_curve(v)], target)  # noqa: E731
-        elif pa.types.is_timestamp(target):
-            try:
-                return pc.cast(column, target)
-            except pa.ArrowException:
-                pass
-            try:  # no offset given: the LDE's timestamps are UTC
-                return pc.cast(pc.cast(column, pa.timestamp("us")), target)
-            except pa.ArrowException:
-                convert = _cast_cell(target)
-        else:
-            try:
-                return pc.cast(column, target)
-            except pa.ArrowException:
-                if pa.types.is_integer(target):
-                    convert = lambda v: _integral(float(v))  # noqa: E731 - "3.0" is fine
-                    row, _ = _first_bad(values, convert)
-                    if row < 0:
-                        return pa.array([None if v is None else _integral(float(v)) for v in values],
-                                        target)
-                else:
-                    convert = _cast_cell(target)
-        row, value = _first_bad(values, convert)
-        raise ImportFormatError(
-            f"row {row + 1}: column {name} must be {_kind(target)}, but got {value!r}")
+        return _convert_text(name, column, target)
     try:
-        return pc.cast(column, target)
+        return pc.cast(column, target)  # narrower ints, naive timestamps, int curves...
     except (pa.ArrowException, NotImplementedError):
         pass
-    values = column.to_pylist()
-    row, value = _first_bad(values, _cast_cell(target))
-    if row >= 0:
-        raise ImportFormatError(
-            f"row {row + 1}: column {name} must be {_kind(target)}, but got {value!r}")
-    raise ImportFormatError(
+    error = _bad_cell(name, target, column.to_pylist(), _cast_one(target))
+    raise error or ImportFormatError(
         f"column {name} must hold {_kind(target)}, but the file stores {column.type}")
-
-
-def _integral(value: float) -> int:
-    if not value.is_integer():
-        raise ValueError(value)
-    return int(value)
 
 
 def _check_columns(path: Path, names: Sequence[str]) -> None:
@@ -306,109 +317,98 @@ def _row_error(row: int, column: str, exc: InvalidRecordError) -> ImportFormatEr
     return ImportFormatError(f"row {row + 1}: column {column}: {exc}")
 
 
-def _parse(table: pa.Table) -> _Parsed:
-    names = table.column_names
-    n = table.num_rows
-    now = datetime.now(UTC)
-    col: dict[str, list[Any]] = {name: _convert_column(name, table.column(name)).to_pylist()
-                                 for name in names}
-    absent: list[Any] = [None] * n
-    get = lambda name: col.get(name, absent)  # noqa: E731
-
-    # Datasets: one record per fingerprint; every row that names it must agree.
-    ds_cols = [get(c) for c in ("dataset_fingerprint", "dataset_name", "in_channels", "in_height",
-                                "in_width", "num_classes", "num_samples", "dcn", "dcn_probe",
-                                "dcn_probe_version", "dcn_seed", "dcn_seconds",
-                                "dcn_probe_accuracy", "dataset_created_at")]
-    datasets: dict[str, DatasetRecord] = {}
-    first_row: dict[str, tuple[int, tuple[Any, ...]]] = {}
-    for i, values in enumerate(zip(*ds_cols)):
-        fp = values[0]
-        if fp is None:
+def _distinct(kind: str, columns: list[list[Any]], build: Callable[..., Any],
+              field_column: dict[str, str]) -> dict[str, Any]:
+    """One record per key (the first column); every row naming a key must agree on the rest."""
+    records: dict[str, Any] = {}
+    first: dict[str, tuple[int, tuple[Any, ...]]] = {}
+    for i, values in enumerate(zip(*columns)):
+        key = values[0]
+        if key is None:
             continue
-        seen = first_row.get(fp)
+        seen = first.get(key)
         if seen is not None:
             if seen[1] != values:
                 raise ImportFormatError(
-                    f"rows {seen[0] + 1} and {i + 1} describe dataset {fp!r} differently; every "
-                    "row of one dataset must carry the same dataset columns")
+                    f"rows {seen[0] + 1} and {i + 1} describe {kind} {key!r} differently; every "
+                    f"row of one {kind} must carry the same {kind} columns")
             continue
-        first_row[fp] = (i, values)
-        (_, name, c, h, w, k, m, dcn, probe, version, seed, secs, pacc, created) = values
+        first[key] = (i, values)
         try:
-            datasets[fp] = DatasetRecord(
-                fingerprint=fp, name=name, input_shape=(c, h, w), num_classes=k, num_samples=m,
-                dcn=dcn, dcn_probe=probe, dcn_probe_version=version, dcn_seed=seed,
-                dcn_seconds=secs, dcn_probe_accuracy=pacc,
-                created_at=created if created is not None else now)
+            records[key] = build(*values)
         except InvalidRecordError as exc:
             field = getattr(exc, "field", "")
-            raise _row_error(i, _DATASET_FIELD_COLUMN.get(field, field), exc) from None
+            raise _row_error(i, field_column.get(field, field), exc) from None
+    return records
 
-    # Architectures: same rule.
-    arch_cols = [get(c) for c in ("arch_hash", "arch_json", "depth", "num_layers")]
-    archs: dict[str, ArchitectureRecord] = {}
-    first_arch: dict[str, tuple[int, tuple[Any, ...]]] = {}
-    for i, values in enumerate(zip(*arch_cols)):
-        h = values[0]
-        if h is None:
-            continue
-        seen = first_arch.get(h)
-        if seen is not None:
-            if seen[1] != values:
-                raise ImportFormatError(
-                    f"rows {seen[0] + 1} and {i + 1} describe architecture {h!r} differently")
-            continue
-        first_arch[h] = (i, values)
-        try:
-            archs[h] = ArchitectureRecord(arch_hash=h, arch_json=values[1], depth=values[2],
-                                          num_layers=values[3])
-        except InvalidRecordError as exc:
-            raise _row_error(i, getattr(exc, "field", ""), exc) from None
 
-    # Experiments: rows with a status.
-    exp_names = ("status", "source", "peak_accuracy", "final_accuracy", "curve", "lr", "epochs",
-                 "batch_size", "optimizer", "weight_decay", "extra_hparams", "params", "flops",
-                 "seconds", "device", "seed", "mlflow_run_id", "key", "created_at")
-    exp_cols = [get(c) for c in exp_names]
-    fps, hashes, ids = get("dataset_fingerprint"), get("arch_hash"), get("experiment_id")
+_DATASET_COLUMNS = ("dataset_fingerprint", "dataset_name", "in_channels", "in_height", "in_width",
+                    "num_classes", "num_samples", "dcn", "dcn_probe", "dcn_probe_version",
+                    "dcn_seed", "dcn_seconds", "dcn_probe_accuracy", "dataset_created_at")
+_ARCHITECTURE_COLUMNS = ("arch_hash", "arch_json", "depth", "num_layers")
+_EXPERIMENT_COLUMNS = ("status", "source", "peak_accuracy", "final_accuracy", "curve", "lr",
+                       "epochs", "batch_size", "optimizer", "weight_decay", "extra_hparams",
+                       "params", "flops", "seconds", "device", "seed", "mlflow_run_id", "key",
+                       "created_at")
+
+
+def _parse(table: pa.Table) -> _Parsed:
+    """Every row of ``table`` as records, or ImportFormatError for the first bad one."""
+    now = datetime.now(UTC)  # one import time for every row that has no timestamp
+    col = {name: _convert_column(name, table.column(name)).to_pylist() for name in table.column_names}
+    absent: list[Any] = [None] * table.num_rows
+
+    def get(names: Sequence[str]) -> list[list[Any]]:
+        return [col.get(name, absent) for name in names]
+
+    def dataset(fp: Any, name: Any, c: Any, h: Any, w: Any, k: Any, m: Any, dcn: Any, probe: Any,
+                version: Any, seed: Any, secs: Any, pacc: Any, created: Any) -> DatasetRecord:
+        return DatasetRecord(
+            fingerprint=fp, name=name, input_shape=(c, h, w), num_classes=k, num_samples=m,
+            dcn=dcn, dcn_probe=probe, dcn_probe_version=version, dcn_seed=seed,
+            dcn_seconds=secs, dcn_probe_accuracy=pacc, created_at=created or now)
+
+    def architecture(arch_hash: Any, arch_json: Any, depth: Any, num_layers: Any
+                     ) -> ArchitectureRecord:
+        return ArchitectureRecord(arch_hash=arch_hash, arch_json=arch_json, depth=depth,
+                                  num_layers=num_layers)
+
+    datasets = _distinct("dataset", get(_DATASET_COLUMNS), dataset, _DATASET_FIELD_COLUMN)
+    archs = _distinct("architecture", get(_ARCHITECTURE_COLUMNS), architecture, {})
+    fps, hashes, ids = (col.get(c, absent) for c in ("dataset_fingerprint", "arch_hash",
+                                                     "experiment_id"))
     experiments: list[tuple[int | None, ExperimentRecord]] = []
-    for i, values in enumerate(zip(*exp_cols)):
-        kw = dict(zip(exp_names, values))
-        if kw["status"] is None:
+    for i, values in enumerate(zip(*get(_EXPERIMENT_COLUMNS))):
+        kw = dict(zip(_EXPERIMENT_COLUMNS, values))
+        if kw["status"] is None:  # a row that only carries a dataset and/or an architecture
             if fps[i] is None and hashes[i] is None:
                 raise ImportFormatError(
                     f"row {i + 1} carries no experiment (empty status), no dataset and no "
                     "architecture")
-            extra = [k for k, v in kw.items() if v is not None]
-            if extra:
+            given = [k for k, v in kw.items() if v is not None]
+            if given:
                 raise ImportFormatError(
                     f"row {i + 1}: column status is empty but the row has experiment values "
-                    f"({', '.join(extra)}); give the status")
+                    f"({', '.join(given)}); give the status")
             continue
         for column, value in (("dataset_fingerprint", fps[i]), ("arch_hash", hashes[i])):
             if value is None:
                 raise ImportFormatError(
                     f"row {i + 1}: column {column} is empty but the row has an experiment")
-        extra_text = kw["extra_hparams"]
         try:
-            extra_value = {} if extra_text is None else json.loads(extra_text)
+            extra = {} if kw["extra_hparams"] is None else json.loads(kw["extra_hparams"])
         except ValueError:
             raise ImportFormatError(
                 f"row {i + 1}: column extra_hparams must be a JSON object, but got "
-                f"{extra_text!r}") from None
-        kw.update(
-            extra_hparams=extra_value,
-            source=kw["source"] if kw["source"] is not None else ExperimentSource.IMPORT,
-            curve=kw["curve"] if kw["curve"] is not None else (),
-            created_at=kw["created_at"] if kw["created_at"] is not None else now,
-        )
+                f"{kw['extra_hparams']!r}") from None
+        kw.update(extra_hparams=extra, source=kw["source"] or ExperimentSource.IMPORT,
+                  curve=kw["curve"] or (), created_at=kw["created_at"] or now)
         try:
             record = ExperimentRecord(arch_hash=hashes[i], dataset_fingerprint=fps[i], **kw)
         except InvalidRecordError as exc:
             raise _row_error(i, getattr(exc, "field", ""), exc) from None
         experiments.append((ids[i], record))
-    return _Parsed(experiments, datasets, archs, n)
+    return _Parsed(experiments, datasets, archs, table.num_rows)
 
 
 def import_experiments(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lde.base import ExperimentStore, check_experiment_id
+from lde.base import ExperimentStore, check_experiment_id, check_keys
 from lde.errors import RecordNotFoundError
 from lde.query import ExperimentQuery
 from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord
@@ -112,8 +112,9 @@ class MemoryStore(ExperimentStore):
             return None
 
     def has_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = check_keys(keys)
         with self._lock:
-            return {k for k in keys if k in self._keys}
+            return keys & self._keys
 
     def select(self, query: ExperimentQuery) -> pd.DataFrame:
         with self._lock:

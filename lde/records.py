@@ -63,6 +63,9 @@ class ExperimentSource(str, Enum):
         return self.value
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -89,9 +92,10 @@ def _text(name: str, value: Any, *, optional: bool = False) -> str | None:
 def _int(name: str, value: Any, *, minimum: int | None = None, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _invalid(name, f"{name} must be an integer, but got {value!r}")
-    value = int(value)
+    if type(value) is not int:  # fast path first: ABC checks are slow on a million records
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise _invalid(name, f"{name} must be an integer, but got {value!r}")
+        value = int(value)
     if minimum is not None and value < minimum:
         raise _invalid(name, f"{name} must be >= {minimum}, but got {value}")
     return value
@@ -101,9 +105,10 @@ def _real(name: str, value: Any, *, minimum: float | None = None, positive: bool
           optional: bool = False) -> float | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _invalid(name, f"{name} must be a number, but got {value!r}")
-    value = float(value)
+    if type(value) is not float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise _invalid(name, f"{name} must be a number, but got {value!r}")
+        value = float(value)
     if not math.isfinite(value):
         raise _invalid(name, f"{name} must be finite, but got {value}")
     if positive and value <= 0:
@@ -123,6 +128,8 @@ def _unit(name: str, value: Any, *, optional: bool = True) -> float | None:
 def _timestamp(name: str, value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise _invalid(name, f"{name} must be a datetime, but got {value!r}")
+    if value.tzinfo is UTC:
+        return value
     # Naive datetimes are taken as UTC: the LDE stores UTC throughout.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -329,9 +336,10 @@ class ExperimentRecord:
             raise _invalid("curve", f"curve must be a sequence of accuracies, but got {curve!r}")
         out = []
         for i, value in enumerate(curve):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise _invalid("curve", f"curve[{i}] must be a number, but got {value!r}")
-            value = float(value)
+            if type(value) is not float:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise _invalid("curve", f"curve[{i}] must be a number, but got {value!r}")
+                value = float(value)
             if not 0.0 <= value <= 1.0:  # also rejects NaN
                 raise _invalid("curve", f"curve[{i}] must be in [0, 1], but got {value}")
             out.append(value)
@@ -339,6 +347,8 @@ class ExperimentRecord:
 
     @staticmethod
     def _checked_extra(extra: Any) -> Mapping[str, Any]:
+        if type(extra) is dict and not extra:
+            return _EMPTY
         if not isinstance(extra, Mapping):
             raise _invalid("extra_hparams",
                            f"extra_hparams must be a mapping, but got {type(extra).__name__}")

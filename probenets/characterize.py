@@ -44,7 +44,7 @@ from probenets.nets import DEFAULT_PROBE, get_probe
 
 DEFAULT_MAX_TRAIN = 5000
 DEFAULT_MAX_VAL = 2000
-DEFAULT_EPOCHS = 6
+DEFAULT_EPOCHS = 8
 DEFAULT_BATCH_SIZE = 128
 #: Share of a small dataset held out for validation (before ``max_val`` caps it).
 VAL_FRACTION = 0.25
@@ -55,8 +55,6 @@ MIN_SAMPLES = 10
 
 _WARMUP_FRACTION = 0.2
 _EVAL_BATCH = 500
-#: Diagnostics only (learning-curve studies): evaluate after every epoch.
-_EVALUATE_EVERY_EPOCH = False
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ def characterize(
                        generator=generator, device=dev)
     val_accuracies = _train(model, x_train_t, y_train, x_val_t, y_val, generator=generator,
                             epochs=epochs, batch_size=batch_size, lr=lr, progress=progress)
-    accuracy = float(np.mean(val_accuracies[-AVERAGE_LAST:]))
+    accuracy = float(np.mean(val_accuracies))
     return ProbeResult(
         dcn=dcn_from_accuracy(accuracy, num_classes), probe_accuracy=accuracy,
         chance_accuracy=chance_accuracy(num_classes), num_classes=num_classes, probe=spec.name,
@@ -238,10 +236,13 @@ def _standardize(x_train: np.ndarray, x_val: np.ndarray) -> tuple[np.ndarray, np
     """Both parts as float32, standardised per channel with the training part's statistics."""
     x_train = x_train.astype(np.float32, copy=False)
     x_val = x_val.astype(np.float32, copy=False)
-    mean = x_train.mean(axis=(0, 2, 3), dtype=np.float64).reshape(1, -1, 1, 1)
-    std = np.maximum(x_train.std(axis=(0, 2, 3), dtype=np.float64), 1e-6).reshape(1, -1, 1, 1)
-    return (((x_train - mean) / std).astype(np.float32),
-            ((x_val - mean) / std).astype(np.float32))
+    # Statistics accumulate in float64 (float32 sums over millions of pixels lose digits), then
+    # apply in float32 so the standardised copies stay half the size.
+    mean = x_train.mean(axis=(0, 2, 3), dtype=np.float64)
+    std = np.maximum(x_train.std(axis=(0, 2, 3), dtype=np.float64), 1e-6)
+    mean = mean.astype(np.float32).reshape(1, -1, 1, 1)
+    std = std.astype(np.float32).reshape(1, -1, 1, 1)
+    return (x_train - mean) / std, (x_val - mean) / std
 
 
 def _train(
@@ -283,12 +284,12 @@ def _train(
             sched.step()
             total += loss.detach().float() * len(idx)
             count += len(idx)
-        if epoch > epochs - AVERAGE_LAST or _EVALUATE_EVERY_EPOCH:
+        if epoch > epochs - AVERAGE_LAST:
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 accuracies.append(_accuracy(model, x_val, y_val))
         if progress is not None:
             progress(epoch, epochs, float(total) / max(count, 1))
-    return accuracies if _EVALUATE_EVERY_EPOCH else accuracies[-AVERAGE_LAST:]
+    return accuracies
 
 
 @torch.inference_mode()

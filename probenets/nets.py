@@ -174,7 +174,7 @@ PROBES: Mapping[str, ProbeSpec] = MappingProxyType({
     spec.name: spec
     for spec in (
         ProbeSpec(
-            name="convnet-bn", version="1", lr=3e-3, factory=_build_convnet,
+            name="convnet-bn", version="1", lr=6e-3, factory=_build_convnet,
             description="3x3 conv/BN/ReLU blocks (32, 64, 64... channels), max-pool, GAP, linear",
         ),
         ProbeSpec(

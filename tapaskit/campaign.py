@@ -55,9 +55,9 @@ SUITES: dict[str, tuple[str, ...]] = {
         "fashion-mnist[n=2000;size=16;label_noise=0.4]",
         "fashion-mnist[n=2000;size=8;noise=0.4]",
         "shapes[samples=2000;res=16]",
-        "shapes[samples=2000;res=16;clutter=0.6]",
+        "shapes[samples=2000;res=16;clutter=0]",
         "textures[samples=2000;res=16]",
-        "textures[samples=2000;res=16;clutter=0.7]",
+        "textures[samples=2000;res=16;clutter=0.4]",
     ),
     "mini": ("digits", "shapes[samples=400;res=12]"),
 }

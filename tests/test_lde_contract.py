@@ -269,6 +269,8 @@ class TestExperiments:
         assert n == 3
         assert store.has_keys(["k1", "k2", "k3"]) == {"k1", "k2"}
         assert store.has_keys([]) == set()
+        with pytest.raises(InvalidArgumentError, match="single string 'k1'"):
+            store.has_keys("k1")
         frame = store.experiments_frame()
         assert list(frame["experiment_id"]) == [1, 2, 3, 4]
         assert frame.loc[0, "peak_accuracy"] == 0.5

@@ -134,6 +134,16 @@ def minimal_csv(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
+def test_timestamps_with_and_without_offset(tmp_path: Path) -> None:
+    store = MemoryStore()
+    path = minimal_csv(tmp_path / "in.csv", [{"created_at": "2024-01-01T12:00:00+02:00"},
+                                            {"created_at": "2024-01-01 10:00:00.5"}, {}])
+    import_experiments(store, path)
+    stamps = [store.get_experiment(i).created_at for i in (1, 2)]
+    assert stamps == [datetime(2024, 1, 1, 10, tzinfo=UTC),
+                      datetime(2024, 1, 1, 10, 0, 0, 500000, tzinfo=UTC)]
+
+
 def test_minimal_file_gets_documented_defaults(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "lde.duckdb")
     path = minimal_csv(tmp_path / "in.csv", [{}, {"peak_accuracy": 0.75, "final_accuracy": 0.5}])
@@ -168,6 +178,8 @@ def test_bad_value_names_row_and_column_and_writes_nothing(tmp_path: Path) -> No
      "row 2: column num_classes: num_classes must be >= 2, but got 1"),
     ({"in_width": 0, "dataset_fingerprint": "g"}, "row 2: column in_channels/in_height/in_width"),
     ({"created_at": "yesterday"}, "row 2: column created_at must be an ISO 8601 timestamp"),
+    ({"created_at": "2024-01-01 10:00:00", "peak_accuracy": 7},
+     r"row 2: column peak_accuracy: peak_accuracy must be in \[0, 1\], but got 7.0"),
     ({"status": None, "peak_accuracy": None, "final_accuracy": 0.3},
      "row 2: column status is empty but the row has experiment values"),
 ])
@@ -243,3 +255,21 @@ def test_export_replaces_atomically(tmp_path: Path) -> None:
     store.add_experiment(dataclasses.replace(store.get_experiment(1), key="k3"))
     assert export_experiments(store, path) == 5
     assert sorted(p.name for p in path.parent.iterdir()) == ["lde.parquet"]
+
+
+
+def test_schema_md_documents_every_column(tmp_path: Path) -> None:
+    """The written format and the code cannot drift apart: every column is in lde/SCHEMA.md."""
+    import duckdb
+
+    text = (Path(__file__).resolve().parents[1] / "lde" / "SCHEMA.md").read_text()
+    for column in FRAME_COLUMNS:
+        assert f"| `{column.name}` |" in text, column.name
+    store = DuckDBStore(tmp_path / "lde.duckdb")
+    con = duckdb.connect(str(store.path), read_only=True)
+    try:
+        columns = con.execute("SELECT column_name FROM information_schema.columns").fetchall()
+    finally:
+        con.close()
+    for (name,) in columns:
+        assert f"`{name}`" in text, name

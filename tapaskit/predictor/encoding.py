@@ -34,8 +34,9 @@ Step features (:data:`STEP_FEATURES`, in this order)
       parameters, FLOPs and activation memory of the sub-network up to the step (the counts of
       :mod:`tapaskit.shapes`; at the head they are the network's totals);
     - ``log2_receptive_field`` and ``rf_coverage``: the receptive field of one output unit in input
-      pixels (``rf += (k - 1) * jump; jump *= stride`` through convs and pools, the whole
-      remaining map for ``gap`` and flattening ``fc``) and its share of ``max(H, W)``, at most 1.
+      pixels (``rf += (k - 1) * jump; jump *= stride`` through convs and pools; a ``gap``, and
+      an ``fc`` or the head that flattens a map, add the whole remaining map) and its share of
+      ``max(H, W)``, at most 1.
 
 Context features (:data:`CONTEXT_FEATURES`), one vector per row of the input frame
     ``dcn``, ``log2_classes``, ``inv_classes`` (= ``A_0``), ``log2_in_channels``,
@@ -199,7 +200,7 @@ class _Walker:
         self.jump *= stride
 
     def _globalise(self, shape: tuple[int, ...]) -> None:
-        """A gap or flattening fc sees the whole remaining map (after the step opened)."""
+        """A gap, or an fc / head flattening a map, sees all of it (after the step opened)."""
         if len(shape) == 3:
             self.rf += (max(shape[1], shape[2]) - 1) * self.jump
 
@@ -291,6 +292,7 @@ class _Walker:
         features = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
         self._start("head", features * num_classes + num_classes,
                     2 * features * num_classes, num_classes)
+        self._globalise(shape)
         self.width = num_classes
         self.depth += 1
         self.shape = (num_classes,)

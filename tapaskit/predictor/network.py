@@ -61,7 +61,8 @@ class TAPNetwork(nn.Module):
         with torch.no_grad():  # remember by default: forget-gate bias 1
             self.b1[h:2 * h] += 1.0
             self.b2[h:2 * h] += 1.0
-        self.head1_w = _uniform((h, head_size), bound, generator)
+        # the head reads the second LSTM's state and the current pair itself (a skip connection)
+        self.head1_w = _uniform((h + n_in, head_size), 1.0 / math.sqrt(h + n_in), generator)
         self.head1_b = _uniform((head_size,), bound, generator)
         self.head2_w = _uniform((head_size, 1), 1.0 / math.sqrt(head_size), generator)
         self.head2_b = _uniform((1,), 1.0 / math.sqrt(head_size), generator)
@@ -74,8 +75,15 @@ class TAPNetwork(nn.Module):
         c = s[:, h:2 * h] * c + s[:, :h] * torch.tanh(gates[:, 2 * h:3 * h])
         return s[:, 3 * h:] * torch.tanh(c), c
 
+    @staticmethod
+    def _mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
+              like: torch.Tensor) -> torch.Tensor:
+        keep = torch.rand(shape, generator=generator).to(like.device) >= p
+        return keep.to(like.dtype) / (1.0 - p)
+
     def forward(self, steps: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor,
-                a0: torch.Tensor) -> torch.Tensor:
+                a0: torch.Tensor, *, dropout: float = 0.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """Run the chain.
 
         Args:
@@ -83,6 +91,9 @@ class TAPNetwork(nn.Module):
             lengths: ``(B,)`` steps of each row (>= 2: the input and the head).
             context: ``(B, n_context)`` normalised context features.
             a0: ``(B,)`` the starting accuracy ``1 / classes``.
+            dropout: variational dropout rate (training only): one mask per row, the same at
+                every step, on the pair inputs, on the first LSTM's output and on the head's input.
+            generator: source of the dropout masks.
 
         Returns:
             ``(B,)`` the predicted accuracy ``A_L`` of every row.
@@ -91,15 +102,22 @@ class TAPNetwork(nn.Module):
         pairs = torch.cat(
             [steps[:, :-1], steps[:, 1:], context.unsqueeze(1).expand(b, t - 1, -1)], dim=2
         )  # (B, T-1, 2F+C)
+        h = self.hidden_size
+        if dropout > 0:
+            pairs = pairs * self._mask((b, 1, pairs.shape[2]), dropout, generator, pairs)
+            mask1 = self._mask((b, h), dropout, generator, pairs)
+            mask2 = self._mask((b, h), dropout, generator, pairs)
         static = torch.matmul(pairs, self.w_static) + self.b1  # (B, T-1, 4H)
-        h1 = c1 = h2 = c2 = steps.new_zeros((b, self.hidden_size))
+        h1 = c1 = h2 = c2 = steps.new_zeros((b, h))
         a = a0
         for i in range(t - 1):
             gates = torch.addmm(torch.addcmul(static[:, i], a.unsqueeze(1), self.w_a), h1, self.w_hh1)
             h1, c1 = self._cell(gates, c1)
-            gates = torch.addmm(self.b2, torch.cat([h1, h2], dim=1), self.w2)
+            gates = torch.addmm(self.b2, torch.cat([h1 * mask1 if dropout > 0 else h1, h2], dim=1),
+                                self.w2)
             h2, c2 = self._cell(gates, c2)
-            hidden = torch.relu(torch.addmm(self.head1_b, h2, self.head1_w))
+            head_in = torch.cat([h2 * mask2 if dropout > 0 else h2, pairs[:, i]], dim=1)
+            hidden = torch.relu(torch.addmm(self.head1_b, head_in, self.head1_w))
             a_next = torch.sigmoid(torch.addmm(self.head2_b, hidden, self.head2_w)).squeeze(1)
             a = torch.where(lengths > i + 1, a_next, a)  # (B,) frozen after the head
         return a

@@ -93,6 +93,7 @@ class TAPRegressor(BasePredictor):
         batch_size: experiments per minibatch.
         weight_decay: AdamW weight decay.
         rank_weight: weight of the pairwise ranking loss next to the MSE (0 = MSE only).
+        dropout: variational dropout rate while training, in [0, 1).
         n_members: networks trained with seeds ``seed .. seed + n_members - 1`` and averaged.
         use_dcn: whether the DCN is an input.
         use_hparams: whether ``lr``/``epochs``/``batch_size`` are inputs.
@@ -119,11 +120,12 @@ class TAPRegressor(BasePredictor):
         *,
         hidden_size: int = 32,
         head_size: int = 32,
-        epochs: int = 60,
+        epochs: int = 30,
         lr: float = 3e-3,
         batch_size: int = 64,
         weight_decay: float = 1e-4,
         rank_weight: float = 0.0,
+        dropout: float = 0.0,
         n_members: int = 1,
         use_dcn: bool = True,
         use_hparams: bool = True,
@@ -140,6 +142,7 @@ class TAPRegressor(BasePredictor):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.rank_weight = rank_weight
+        self.dropout = dropout
         self.n_members = n_members
         self.use_dcn = use_dcn
         self.use_hparams = use_hparams
@@ -161,6 +164,9 @@ class TAPRegressor(BasePredictor):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise InvalidOptionError(f"{name} must be a number >= 0, but got {value!r}")
+        if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
+                or not 0 <= self.dropout < 1):
+            raise InvalidOptionError(f"dropout must be in [0, 1), but got {self.dropout!r}")
         if self.n_threads is not None:
             _check_positive("n_threads", self.n_threads, integer=True)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
@@ -263,7 +269,8 @@ class TAPRegressor(BasePredictor):
                 idx = torch.from_numpy(idx_np).to(device)
                 for group in optimizer.param_groups:  # cosine decay, per minibatch
                     group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-                pred = network(steps[idx, :longest], lengths[idx], context[idx], a0[idx])
+                pred = network(steps[idx, :longest], lengths[idx], context[idx], a0[idx],
+                               dropout=self.dropout, generator=generator)
                 loss = self._loss(pred, y[idx], groups[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

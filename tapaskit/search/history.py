@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,9 @@ class SearchProgress:
     seconds: float
 
 
-def top_k(history: tuple[Candidate, ...] | list[Candidate], k: int, *, distinct: bool = True) -> list[Candidate]:
+def top_k(
+    history: Sequence[Candidate], k: int, *, distinct: bool = True
+) -> list[Candidate]:
     """The ``k`` best candidates by reward (earliest first among ties).
 
     With ``distinct``, an architecture proposed several times appears once (its first proposal).
@@ -87,7 +90,9 @@ def top_k(history: tuple[Candidate, ...] | list[Candidate], k: int, *, distinct:
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidOptionError(f"k must be an integer >= 1, but got {k!r}")
-    ranked = sorted(history, key=lambda c: (-c.reward if math.isfinite(c.reward) else math.inf, c.step))
+    ranked = sorted(
+        history, key=lambda c: (-c.reward if math.isfinite(c.reward) else math.inf, c.step)
+    )
     out: list[Candidate] = []
     seen: set[str] = set()
     for cand in ranked:
@@ -149,7 +154,9 @@ class SearchResult:
         if not 0.0 < last <= 1.0:
             raise InvalidOptionError(f"last must be in (0, 1], but got {last!r}")
         if not self.history:
-            raise InvalidOptionError("mean_reward needs at least one proposal, but the history is empty")
+            raise InvalidOptionError(
+                "mean_reward needs at least one proposal, but the history is empty"
+            )
         rewards = self.rewards
         start = len(rewards) - max(1, int(round(last * len(rewards))))
         return float(rewards[start:].mean())
@@ -157,6 +164,24 @@ class SearchResult:
     def distinct_count(self) -> int:
         """Distinct architectures proposed."""
         return len({c.arch.arch_hash for c in self.history})
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures as plain JSON values (for ``--json`` output and run logs)."""
+        best = self.best(1)[0] if self.history else None
+        return {
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "proposals": len(self.history),
+            "distinct": self.distinct_count(),
+            "queries": self.queries,
+            "seconds": self.seconds,
+            "best_reward": best.reward if best else None,
+            "best_arch": best.arch.to_json() if best else None,
+            "mean_reward": self.mean_reward() if self.history else None,
+            "last_quarter_mean_reward": self.mean_reward(0.25) if self.history else None,
+        }
 
 
 __all__ = ["Candidate", "SearchProgress", "SearchResult", "top_k"]

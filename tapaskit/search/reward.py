@@ -11,14 +11,16 @@ tests). For each architecture of a batch it
    the scorer, in one call per batch. Scorer outputs are clipped to [0, 1];
 3. subtracts the budget penalty::
 
-       reward = predicted - penalty * (max(0, ln(params / max_params)) + max(0, ln(flops / max_flops)))
+       over = max(0, ln(params / max_params)) + max(0, ln(flops / max_flops))
+       reward = predicted - penalty * over
 
    so a network twice over its parameter budget loses ``penalty * ln 2`` (0.17 with the default
    ``penalty=0.25``), ten times over loses 0.58: smooth, so a policy gradient can still tell "a
    bit over" from "far over", and strong enough that over-budget networks rarely win.
 
 Accounting: :attr:`Reward.queries` counts architectures actually sent to the scorer. A cache hit
-costs no query (and does not call the scorer); :attr:`Reward.hits` counts those. Search *budgets*
+costs no query (and does not call the scorer); :attr:`Reward.hits` counts those, as well as
+repeats of one network inside a batch, which share one query even with ``cache=False``. Search *budgets*
 count proposals, not queries, so every strategy is compared at an equal number of proposed
 networks whatever its duplicate rate.
 """
@@ -98,7 +100,9 @@ class Reward:
         self.score = score
         self.input_shape = check_input_shape(input_shape)
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-            raise InvalidOptionError(f"num_classes must be an integer >= 2, but got {num_classes!r}")
+            raise InvalidOptionError(
+                f"num_classes must be an integer >= 2, but got {num_classes!r}"
+            )
         self.num_classes = num_classes
         self.max_params = _check_budget("max_params", max_params)
         self.max_flops = _check_budget("max_flops", max_flops)
@@ -168,10 +172,10 @@ class Reward:
                 f"the scorer must return one accuracy per architecture ({len(archs)}), "
                 f"but returned {values.shape[0]}"
             )
-        if not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values)))
+        if bad:
             raise DataError(
-                f"the scorer must return finite accuracies, but {int(np.sum(~np.isfinite(values)))} "
-                f"of {len(archs)} are NaN/inf"
+                f"the scorer must return finite accuracies, but {bad} of {len(archs)} are NaN/inf"
             )
         self.queries += len(archs)
         self.calls += 1

@@ -5,21 +5,22 @@ its type and continues with one token per parameter of that type (its *template*
 ends with ``layer:stop``. Units and the layers they expand to (``fn`` is the activation, chosen by
 an ``act`` token only when the grammar has more than one activation, else the only one):
 
-=============  ==========================================  ===========================================
-unit           template                                    layers
-=============  ==========================================  ===========================================
-``conv``       filters, kernel, stride, bn [, act]         ``Conv(f, k, s)``, ``BatchNorm`` if bn,
-                                                           ``Activation(fn)``
-``residual``   filters, kernel, stride, bn [, act]         ``Residual(Conv(f, k, s), BN?, Act, Conv(f,
-                                                           k, 1), BN?)``, ``Activation(fn)`` (a basic
-                                                           ResNet block; 1x1 projection shortcut when
-                                                           the shape changes)
-``pool``       pool_mode, pool_kernel                      ``Pool(k, stride=2, mode)``
-``dropout``    rate                                        ``Dropout(rate)``
-``gap``        (none)                                      ``GlobalAvgPool``
-``fc``         units, bn [, act]                           ``FullyConnected(u)``, BN if bn, ``Act(fn)``
-``stop``       (none)                                      end; the implicit classifier head follows
-=============  ==========================================  ===========================================
+=============  ===================================  ==========================================
+unit           template                             layers
+=============  ===================================  ==========================================
+``conv``       filters, kernel, stride, bn [, act]  ``Conv(f, k, s)``, ``BatchNorm`` if bn,
+                                                    ``Activation(fn)``
+``residual``   filters, kernel, stride, bn [, act]  ``Residual(Conv(f, k, s), BN?, Act,
+                                                    Conv(f, k, 1), BN?)``, ``Activation(fn)``
+                                                    (a basic ResNet block; 1x1 projection
+                                                    shortcut when the shape changes)
+``pool``       pool_mode, pool_kernel               ``Pool(k, stride=2, mode)``
+``dropout``    rate                                 ``Dropout(rate)``
+``gap``        (none)                               ``GlobalAvgPool``
+``fc``         units, bn [, act]                    ``FullyConnected(u)``, BN if bn,
+                                                    ``Activation(fn)``
+``stop``       (none)                               end; the implicit classifier head follows
+=============  ===================================  ==========================================
 
 :class:`DecodeState` tracks the tensor shape incrementally (the arithmetic of
 :mod:`tapaskit.shapes`) and :meth:`DecodeState.allowed` lists the tokens that keep the network
@@ -92,7 +93,9 @@ class Token:
 def _positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
     out = tuple(values)
     if not out or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in out):
-        raise InvalidOptionError(f"{name} must be a non-empty list of positive integers, but got {out!r}")
+        raise InvalidOptionError(
+            f"{name} must be a non-empty list of positive integers, but got {out!r}"
+        )
     if len(set(out)) != len(out):
         raise InvalidOptionError(f"{name} must not repeat a value, but got {out!r}")
     return out
@@ -102,7 +105,8 @@ def _subset(name: str, values: Sequence[Any], allowed: Sequence[Any]) -> tuple[A
     out = tuple(values)
     if not out or any(v not in allowed for v in out) or len(set(out)) != len(out):
         raise InvalidOptionError(
-            f"{name} must be a non-empty subset of {tuple(allowed)} without repeats, but got {out!r}"
+            f"{name} must be a non-empty subset of {tuple(allowed)} without repeats, "
+            f"but got {out!r}"
         )
     return out
 
@@ -154,7 +158,9 @@ class TokenGrammar:
         self.units = _positive_ints("units", units)
         self.rates = tuple(float(r) for r in rates)
         if not self.rates or not all(0.0 <= r < 1.0 for r in self.rates):
-            raise InvalidOptionError(f"rates must be a non-empty list in [0, 1), but got {tuple(rates)!r}")
+            raise InvalidOptionError(
+                f"rates must be a non-empty list in [0, 1), but got {tuple(rates)!r}"
+            )
         self.activations = _subset("activations", activations, ACTIVATIONS)
         for name, value, minimum in (
             ("max_layers", max_layers, 1),
@@ -163,7 +169,9 @@ class TokenGrammar:
             ("max_flatten", max_flatten, 1),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise InvalidOptionError(f"{name} must be an integer >= {minimum}, but got {value!r}")
+                raise InvalidOptionError(
+                    f"{name} must be an integer >= {minimum}, but got {value!r}"
+                )
         self.max_layers, self.max_depth, self.max_fc = max_layers, max_depth, max_fc
         self.max_flatten = max_flatten
         self.residual, self.dropout = bool(residual), bool(dropout)
@@ -198,6 +206,7 @@ class TokenGrammar:
         self.vocab: tuple[Token, ...] = tuple(vocab)
         self._layer_id = {t: self._ids["layer"][j] for j, t in enumerate(UNIT_TYPES)}
         self._stride1 = (self._ids["stride"][0],)
+        self._unit_cache: dict[tuple[str, tuple[Any, ...]], tuple[Layer, ...]] = {}
         # one unit is at most 1 + 5 tokens; plus the final stop
         self.max_tokens = self.max_layers * (1 + max(len(t) for t in self.templates.values())) + 1
 
@@ -245,7 +254,49 @@ class TokenGrammar:
         return hash(repr(self.config()))
 
     def __repr__(self) -> str:
-        return f"TokenGrammar(size={self.size}, max_layers={self.max_layers}, max_depth={self.max_depth})"
+        return (
+            f"TokenGrammar(size={self.size}, max_layers={self.max_layers}, "
+            f"max_depth={self.max_depth})"
+        )
+
+    def unit_layers(self, unit: str, params: tuple[Any, ...]) -> tuple[Layer, ...]:
+        """The layers one unit expands to (see the module docstring); memoised.
+
+        Layer records are frozen, so every network shares the same instances; that saves the
+        records' validation, the largest cost of decoding.
+        """
+        key = (unit, params)
+        layers = self._unit_cache.get(key)
+        if layers is None:
+            layers = self._build_unit(unit, params)
+            self._unit_cache[key] = layers
+        return layers
+
+    def _build_unit(self, unit: str, p: tuple[Any, ...]) -> tuple[Layer, ...]:
+        multi = len(self.activations) > 1
+        if unit in ("conv", "residual"):
+            filters, kernel, stride, bn = p[0], p[1], p[2], p[3]
+            act = Activation(p[4] if multi else self.activations[0])
+            first = Conv(filters=filters, kernel=kernel, stride=stride)
+            if unit == "conv":
+                return (first, BatchNorm(), act) if bn else (first, act)
+            second = Conv(filters=filters, kernel=kernel, stride=1)
+            block: tuple[Layer, ...] = (first, BatchNorm(), act) if bn else (first, act)
+            block += (second, BatchNorm()) if bn else (second,)
+            return (Residual(block), act)
+        if unit == "pool":
+            return (Pool(kernel=p[1], stride=POOL_STRIDE, mode=p[0]),)
+        if unit == "dropout":
+            return (Dropout(rate=p[0]),)
+        if unit == "gap":
+            return (GlobalAvgPool(),)
+        if unit == "fc":
+            act = Activation(p[2] if multi else self.activations[0])
+            fc = FullyConnected(units=p[0])
+            return (fc, BatchNorm(), act) if p[1] else (fc, act)
+        raise InvalidArchitectureError(
+            f"unit must be one of {', '.join(UNIT_TYPES[:-1])}, but got {unit!r}"
+        )
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -274,17 +325,20 @@ class TokenGrammar:
             )
         return state.architecture()
 
-    def sample(self, rng: np.random.Generator, input_shape: Sequence[int]) -> list[int]:
-        """A sequence drawn with uniform choices among the allowed tokens at each position.
+    def sample(self, rng: np.random.Generator, input_shape: Sequence[int]) -> DecodeState:
+        """A network drawn with uniform choices among the allowed tokens at each position.
 
         Uniform per token is not uniform per network: short networks are likelier than long
         ones, as in any stop-token grammar.
+
+        Returns:
+            The finished state: its ``tokens`` and its ``architecture()``.
         """
         state = self.start(input_shape)
         while not state.done:
             allowed = state.allowed()
-            state.push(allowed[int(rng.integers(len(allowed)))])
-        return state.tokens
+            state.push(allowed[int(rng.integers(len(allowed)))], check=False)
+        return state
 
 
 def check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -382,14 +436,17 @@ class DecodeState:
             out.append("stop")
         return out
 
-    def push(self, token: int) -> None:
+    def push(self, token: int, *, check: bool = True) -> None:
         """Append one token.
+
+        Args:
+            token: its id.
+            check: verify that :meth:`allowed` holds it (skip only when a mask already did).
 
         Raises:
             InvalidArchitectureError: the token is not allowed here (names it and the choices).
         """
-        allowed = self.allowed()
-        if token not in allowed:
+        if check and token not in (allowed := self.allowed()):
             g = self.grammar
             got = g.vocab[token].name if 0 <= token < g.size else repr(token)
             raise InvalidArchitectureError(
@@ -410,44 +467,23 @@ class DecodeState:
 
     def _close_unit(self) -> None:
         unit, p = self.unit, self.params
-        fn = p[4 if unit != "fc" else 2] if len(self.grammar.activations) > 1 else (
-            self.grammar.activations[0]
-        )
         if unit in ("conv", "residual"):
-            filters, kernel, stride, bn = p[0], p[1], p[2], p[3]
+            filters, kernel, stride = p[0], p[1], p[2]
             pad = kernel // 2
             self.height = (self.height + 2 * pad - kernel) // stride + 1
             self.width = (self.width + 2 * pad - kernel) // stride + 1
             self.channels = filters
             self.has_conv = True
-            first = Conv(filters=filters, kernel=kernel, stride=stride)
-            if unit == "conv":
-                self.layers.extend([first, BatchNorm()] if bn else [first])
-            else:
-                second = Conv(filters=filters, kernel=kernel, stride=1)
-                block: list[Layer] = [first, BatchNorm()] if bn else [first]
-                block.append(Activation(fn))
-                block.extend([second, BatchNorm()] if bn else [second])
-                self.layers.append(Residual(tuple(block)))
-            self.layers.append(Activation(fn))
         elif unit == "pool":
-            mode, kernel = p
+            kernel = p[1]
             self.height = (self.height - kernel) // POOL_STRIDE + 1
             self.width = (self.width - kernel) // POOL_STRIDE + 1
-            self.layers.append(Pool(kernel=kernel, stride=POOL_STRIDE, mode=mode))
-        elif unit == "dropout":
-            self.layers.append(Dropout(rate=p[0]))
         elif unit == "gap":
             self.flat = True
-            self.layers.append(GlobalAvgPool())
         elif unit == "fc":
-            units, bn = p[0], p[1]
-            self.flat, self.channels = True, units
+            self.flat, self.channels = True, p[0]
             self.n_fc += 1
-            self.layers.extend(
-                [FullyConnected(units=units), BatchNorm()] if bn else [FullyConnected(units=units)]
-            )
-            self.layers.append(Activation(fn))
+        self.layers.extend(self.grammar.unit_layers(unit, tuple(p)))
         self.weighted += _WEIGHTED.get(unit, 0)
         self.n_units += 1
         self.last_unit, self.unit, self.params = unit, None, []

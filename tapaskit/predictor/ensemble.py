@@ -1,0 +1,69 @@
+"""An average of predictors: TAP and LightGBM err differently, and their mean ranks better.
+
+:class:`EnsemblePredictor` fits each member (named as in
+:data:`tapaskit.predictor.PREDICTORS`) on the same data and predicts the weighted mean of their
+predictions, so its accuracies stay calibrated (MAE is meaningful) and its ranking is the
+consensus. ``use_dcn`` and ``seed`` are handed to every member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tapaskit.errors import InvalidOptionError
+from tapaskit.predictor.base import BasePredictor
+
+__all__ = ["EnsemblePredictor"]
+
+
+class EnsemblePredictor(BasePredictor):
+    """The weighted mean of several predictors' predictions.
+
+    Args:
+        members: registry names of the members (not ``"ensemble"``).
+        weights: one weight per member (normalised to sum 1); ``None`` weighs them equally.
+        use_dcn: passed to every member.
+        seed: passed to every member that has a seed.
+
+    Attributes:
+        estimators_: the fitted members, in ``members`` order.
+        weights_: the normalised weights.
+    """
+
+    def __init__(self, *, members: Sequence[str] = ("tap", "lightgbm"),
+                 weights: Sequence[float] | None = None, use_dcn: bool = True,
+                 seed: int = 0) -> None:
+        self.members = members
+        self.weights = weights
+        self.use_dcn = use_dcn
+        self.seed = seed
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        from tapaskit.predictor.registry import make_predictor  # the registry imports this module
+
+        names = list(self.members)
+        if not names or "ensemble" in names:
+            raise InvalidOptionError(
+                f"members must be a non-empty list of predictor names other than 'ensemble', "
+                f"but got {names!r}"
+            )
+        weights = np.ones(len(names)) if self.weights is None else np.asarray(self.weights, float)
+        if weights.shape != (len(names),) or np.any(weights < 0) or weights.sum() <= 0:
+            raise InvalidOptionError(
+                f"weights must be {len(names)} non-negative numbers with a positive sum, "
+                f"but got {self.weights!r}"
+            )
+        self.weights_ = weights / weights.sum()
+        self.estimators_ = []
+        for name in names:
+            member = make_predictor(name, use_dcn=self.use_dcn)
+            if "seed" in member.get_params():
+                member.set_params(seed=self.seed)
+            self.estimators_.append(member.fit(X, y))
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        predictions = np.stack([member.predict(X) for member in self.estimators_])  # (M, N)
+        return self.weights_ @ predictions

@@ -1,0 +1,55 @@
+"""The predictors by name, as the benchmark and the command line refer to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapaskit.errors import InvalidOptionError
+from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.baselines import (
+    DatasetMeanPredictor,
+    LightGBMPredictor,
+    ParamCountPredictor,
+    RandomForestPredictor,
+)
+from tapaskit.predictor.ensemble import EnsemblePredictor
+from tapaskit.predictor.tap import TAPRegressor
+
+__all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "make_predictor"]
+
+#: Every predictor class by its registry name.
+PREDICTORS: dict[str, type[BasePredictor]] = {
+    "tap": TAPRegressor,
+    "lightgbm": LightGBMPredictor,
+    "random_forest": RandomForestPredictor,
+    "dataset_mean": DatasetMeanPredictor,
+    "params": ParamCountPredictor,
+    "ensemble": EnsemblePredictor,
+}
+
+#: The predictor the toolkit uses when none is named (see docs/predictor.md for the evidence).
+DEFAULT_PREDICTOR = "tap"
+
+
+def make_predictor(name: str = DEFAULT_PREDICTOR, **params: Any) -> BasePredictor:
+    """A fresh, unfitted predictor by registry name.
+
+    Args:
+        name: a key of :data:`PREDICTORS`.
+        **params: hyperparameters for its constructor.
+
+    Raises:
+        InvalidOptionError: an unknown name or hyperparameter.
+    """
+    if name not in PREDICTORS:
+        raise InvalidOptionError(
+            f"predictor must be one of {', '.join(PREDICTORS)}, but got {name!r}"
+        )
+    cls = PREDICTORS[name]
+    known = cls().get_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InvalidOptionError(
+            f"{name} has no hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
+    return cls(**params)

@@ -1,0 +1,357 @@
+"""``tapas benchmark predictor``: TAP against its baselines on the same splits of an LDE.
+
+Three scenarios (Istrate et al., 2019, Sec. 5):
+
+``A`` (per dataset)
+    For each dataset, a random split of its experiments (``test_fraction`` held out, seeded);
+    every predictor is fitted on the training part. The DCN input is constant within the split.
+``B`` (leave one dataset out, no DCN)
+    For each dataset, fit on every *other* dataset's experiments with the DCN input dropped
+    (``use_dcn=False``) and no DCN filtering; test on the held-out dataset. Needs >= 2 datasets.
+``C`` (leave one dataset out, with DCN: the TAPAS setting)
+    For each dataset with a DCN, fit on the other datasets' experiments within ``tau`` of its DCN
+    (:func:`~tapaskit.predictor.select_training_set`, widened when too few; the ``tau`` used is
+    reported) with the DCN as an input; test on the held-out dataset. Needs >= 2 datasets with a
+    DCN.
+
+A scenario the LDE cannot support (e.g. the MetaQNN import: one dataset, no DCN) is reported as
+skipped with a note. For each scenario, predictor and held-out dataset the report holds the
+metrics of :data:`tapaskit.predictor.METRICS` and their mean over datasets; predicted-vs-real
+scatter plots (one per scenario and predictor, as TAPAS Fig. 5) go to ``plot_dir``; with
+``track`` the run is logged to MLflow (kind ``benchmark``) with the mean metrics as metrics and
+the report and plots as artifacts.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from lde import ExperimentStore
+
+from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.metrics import METRICS, regression_report
+from tapaskit.predictor.registry import PREDICTORS, make_predictor
+from tapaskit.predictor.training_set import DEFAULT_TAU, select_training_set
+
+__all__ = ["SCENARIOS", "DEFAULT_BENCHMARK_PREDICTORS", "run_predictor_benchmark"]
+
+SCENARIOS: tuple[str, ...] = ("A", "B", "C")
+#: Predictors compared when none are named: every registered one.
+DEFAULT_BENCHMARK_PREDICTORS: tuple[str, ...] = tuple(PREDICTORS)
+TARGET = "peak_accuracy"
+#: Fewest experiments a dataset needs in scenario A (two to fit on, two to rank).
+MIN_SPLIT_EXPERIMENTS = 4
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class _Task:
+    """One train/test split of a scenario."""
+
+    dataset: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _dataset_keys(frame: pd.DataFrame) -> pd.Series:
+    """A readable, unique key per dataset: its name, plus the fingerprint when names repeat."""
+    pairs = frame[["dataset_name", "dataset_fingerprint"]].astype(str).drop_duplicates()
+    repeated = set(pairs["dataset_name"][pairs["dataset_name"].duplicated()])
+    names = {
+        fp: f"{name} ({fp[:8]})" if name in repeated else name
+        for name, fp in zip(pairs["dataset_name"], pairs["dataset_fingerprint"])
+    }
+    return frame["dataset_fingerprint"].astype(str).map(names)
+
+
+def _predictor_factories(predictors: Sequence[str] | Mapping[str, BasePredictor] | None,
+                         seed: int) -> dict[str, Callable[[bool], BasePredictor]]:
+    def configured(template: BasePredictor) -> Callable[[bool], BasePredictor]:
+        def build(use_dcn: bool) -> BasePredictor:
+            est = clone(template)
+            params = est.get_params()
+            if "use_dcn" in params:
+                est.set_params(use_dcn=use_dcn)
+            return est
+        return build
+
+    if predictors is None:
+        predictors = DEFAULT_BENCHMARK_PREDICTORS
+    if isinstance(predictors, str):
+        predictors = (predictors,)
+    if isinstance(predictors, Mapping):
+        items = dict(predictors)
+    else:
+        items = {}
+        for name in predictors:
+            est = make_predictor(name)
+            if "seed" in est.get_params():
+                est.set_params(seed=seed)
+            items[name] = est
+    if not items:
+        raise InvalidOptionError("predictors must name at least one predictor, but got none")
+    return {name: configured(est) for name, est in items.items()}
+
+
+def _scenario_a(frame: pd.DataFrame, test_fraction: float, seed: int
+                ) -> tuple[list[_Task], str | None]:
+    tasks, small = [], []
+    for index, (key, part) in enumerate(frame.groupby("_dataset", sort=True)):
+        n = len(part)
+        if n < MIN_SPLIT_EXPERIMENTS:
+            small.append(key)
+            continue
+        rng = np.random.default_rng([seed, index])
+        n_test = min(max(2, int(round(test_fraction * n))), n - 2)
+        order = rng.permutation(n)
+        tasks.append(_Task(key, part.iloc[order[n_test:]], part.iloc[order[:n_test]],
+                           {"n_train": n - n_test, "n_test": n_test}))
+    note = (f"skipped datasets with fewer than {MIN_SPLIT_EXPERIMENTS} experiments: "
+            f"{', '.join(small)}") if small else None
+    return tasks, note
+
+
+def _scenario_b(frame: pd.DataFrame) -> tuple[list[_Task], str | None]:
+    keys = sorted(frame["_dataset"].unique())
+    if len(keys) < 2:
+        return [], f"needs at least 2 datasets, but the LDE has {len(keys)}"
+    tasks = []
+    for key in keys:
+        held = frame["_dataset"] == key
+        tasks.append(_Task(key, frame[~held], frame[held],
+                           {"n_train": int((~held).sum()), "n_test": int(held.sum())}))
+    return tasks, None
+
+
+def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int
+                ) -> tuple[list[_Task], str | None]:
+    with_dcn = frame[frame["dcn"].notna()]
+    keys = sorted(with_dcn["_dataset"].unique())
+    if len(keys) < 2:
+        return [], (f"needs at least 2 datasets with a DCN, but the LDE has {len(keys)} "
+                    "(compute DCNs with `tapas characterize`)")
+    tasks = []
+    for key in keys:
+        held = frame["_dataset"] == key
+        target = frame[held]
+        dcn = float(target["dcn"].iloc[0])
+        selection = select_training_set(frame[~held], dcn, tau, min_experiments=min_experiments)
+        tasks.append(_Task(key, selection.frame, target, {
+            "n_train": len(selection.frame), "n_test": int(held.sum()), "dcn": dcn,
+            "tau_used": selection.tau, "widened": selection.widened,
+            "train_datasets": int(selection.frame["_dataset"].nunique()),
+        }))
+    return tasks, None
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become None so that the report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _scatter(path: Path, scenario: str, name: str, points: list[tuple[str, np.ndarray, np.ndarray]],
+             summary: Mapping[str, Any]) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2, 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for dataset, real, predicted in points:
+        ax.scatter(real, predicted, s=9, alpha=0.7, label=dataset)
+    ax.plot([0, 1], [0, 1], color="black", linewidth=0.8, linestyle="--")
+    everything = np.concatenate([np.concatenate([r, p]) for _, r, p in points])
+    low, high = float(everything.min()), float(everything.max())
+    pad = 0.03 + 0.05 * (high - low)
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel("real accuracy")
+    ax.set_ylabel("predicted accuracy")
+    tau, mae = summary.get("kendall_tau_mean"), summary.get("mae_mean")
+    ax.set_title(f"scenario {scenario}, {name}: tau {tau:.3f}, MAE {mae:.3f}"
+                 if tau is not None and mae is not None and math.isfinite(tau)
+                 and math.isfinite(mae) else f"scenario {scenario}, {name}")
+    if len(points) <= 15:
+        ax.legend(fontsize=6, loc="upper left", markerscale=1.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def run_predictor_benchmark(
+    store: ExperimentStore | pd.DataFrame,
+    *,
+    scenarios: Sequence[str] = SCENARIOS,
+    predictors: Sequence[str] | Mapping[str, BasePredictor] | None = None,
+    tau: float = DEFAULT_TAU,
+    test_fraction: float = 0.5,
+    seed: int = 0,
+    min_experiments: int = 200,
+    plot_dir: str | Path | None = None,
+    track: bool = True,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Compare predictors on scenarios A, B and C of an LDE.
+
+    Args:
+        store: the LDE (its ok experiments are used), or an experiment frame.
+        scenarios: any of ``"A"``, ``"B"``, ``"C"``.
+        predictors: registry names (default: every registered predictor), or a mapping of
+            names to unfitted estimators (cloned per split; ``use_dcn`` is set per scenario).
+        tau: DCN window half-width of scenario C.
+        test_fraction: share of each dataset held out in scenario A, in (0, 1).
+        seed: seeds the splits of scenario A and every predictor.
+        min_experiments: scenario C widens the DCN window until it holds this many experiments.
+        plot_dir: where the scatter plots go (created); ``None``: no plots unless ``track``,
+            which then writes them to a temporary folder for MLflow.
+        track: log an MLflow run (kind ``benchmark``).
+        progress: called as ``progress(done, total, label)`` after each fit.
+
+    Returns:
+        ``{"scenarios": {S: {"predictors": {name: {"<metric>_mean": ..., "fit_seconds": ...,
+        "per_dataset": {dataset: {metric: ...}}}}, "datasets": {dataset: {"n_train", "n_test",
+        ...}}, "skipped": bool, "note": str | None}}, "lde": {...}, "config": {...},
+        "plots": [...], "mlflow_run_id": ..., "seconds": ...}`` with metrics from
+        :data:`tapaskit.predictor.METRICS`; undefined values are ``None``.
+
+    Raises:
+        InvalidOptionError: an unknown scenario or predictor, ``test_fraction`` outside (0, 1).
+        DataError: the LDE holds no ok experiment.
+    """
+    started = time.perf_counter()
+    wanted = [str(s).upper() for s in ([scenarios] if isinstance(scenarios, str) else scenarios)]
+    unknown = [s for s in wanted if s not in SCENARIOS]
+    if unknown or not wanted:
+        raise InvalidOptionError(
+            f"scenarios must be among {', '.join(SCENARIOS)}, but got {list(scenarios)!r}"
+        )
+    if not 0.0 < test_fraction < 1.0:
+        raise InvalidOptionError(f"test_fraction must be in (0, 1), but got {test_fraction!r}")
+    factories = _predictor_factories(predictors, seed)
+    frame = store.query() if isinstance(store, ExperimentStore) else store
+    if isinstance(frame, pd.DataFrame) and "status" in frame.columns:
+        frame = frame[frame["status"].astype(object) == "ok"]
+    frame = frame[frame[TARGET].notna()].copy() if len(frame) else frame
+    if len(frame) == 0:
+        raise DataError("the LDE holds no ok experiment to benchmark predictors on")
+    frame["_dataset"] = _dataset_keys(frame)
+
+    planned: dict[str, tuple[list[_Task], str | None]] = {}
+    for scenario in wanted:
+        if scenario == "A":
+            planned[scenario] = _scenario_a(frame, test_fraction, seed)
+        elif scenario == "B":
+            planned[scenario] = _scenario_b(frame)
+        else:
+            planned[scenario] = _scenario_c(frame, tau, min_experiments)
+    total = sum(len(tasks) for tasks, _ in planned.values()) * len(factories)
+    done = 0
+
+    report: dict[str, Any] = {"scenarios": {}}
+    scatter_points: dict[tuple[str, str], list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    for scenario, (tasks, note) in planned.items():
+        entry: dict[str, Any] = {"skipped": not tasks, "note": note, "predictors": {},
+                                 "datasets": {t.dataset: t.info for t in tasks}}
+        use_dcn = scenario != "B"
+        for name, build in factories.items():
+            per_dataset: dict[str, dict[str, float]] = {}
+            fit_seconds = 0.0
+            for task in tasks:
+                est = build(use_dcn)
+                tick = time.perf_counter()
+                est.fit(task.train, task.train[TARGET])
+                fit_seconds += time.perf_counter() - tick
+                predicted = est.predict(task.test)
+                real = task.test[TARGET].to_numpy(dtype=float)
+                per_dataset[task.dataset] = regression_report(real, predicted)
+                scatter_points.setdefault((scenario, name), []).append(
+                    (task.dataset, real, predicted))
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{scenario} {name} {task.dataset}")
+            if not tasks:
+                continue
+            summary = {f"{m}_mean": _mean([d[m] for d in per_dataset.values()]) for m in METRICS}
+            summary["fit_seconds"] = fit_seconds
+            summary["per_dataset"] = per_dataset
+            entry["predictors"][name] = summary
+        report["scenarios"][scenario] = entry
+
+    per = frame.groupby("_dataset")
+    report["lde"] = {
+        "experiments": int(len(frame)),
+        "datasets": int(frame["_dataset"].nunique()),
+        "datasets_with_dcn": int(frame.loc[frame["dcn"].notna(), "_dataset"].nunique()),
+        "architectures": int(frame["arch_hash"].nunique()) if "arch_hash" in frame else None,
+        "per_dataset": {
+            key: {"experiments": int(len(part)),
+                  "dcn": None if part["dcn"].isna().all() else float(part["dcn"].iloc[0]),
+                  "accuracy_mean": float(part[TARGET].mean())}
+            for key, part in per
+        },
+    }
+    report["config"] = {"scenarios": wanted, "predictors": list(factories), "tau": tau,
+                        "test_fraction": test_fraction, "seed": seed,
+                        "min_experiments": min_experiments}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out_dir = Path(plot_dir) if plot_dir is not None else (Path(scratch) if track else None)
+        plots: list[Path] = []
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for (scenario, name), points in scatter_points.items():
+                summary = report["scenarios"][scenario]["predictors"][name]
+                plots.append(_scatter(out_dir / f"predictor_{scenario}_{name}.png", scenario,
+                                      name, points, summary))
+        report["plots"] = [str(p) for p in plots] if plot_dir is not None else []
+        report["seconds"] = time.perf_counter() - started
+        report = _finite(report)
+        report["mlflow_run_id"] = _track(report, plots) if track else None
+    return report
+
+
+def _track(report: dict[str, Any], plots: list[Path]) -> str | None:
+    from tapaskit.tracking import Tracker
+
+    config = report["config"]
+    params = {**config, "experiments": report["lde"]["experiments"],
+              "datasets": report["lde"]["datasets"]}
+    with Tracker().run("benchmark", "predictor", params) as run:
+        metrics = {}
+        for scenario, entry in report["scenarios"].items():
+            for name, summary in entry["predictors"].items():
+                for metric in METRICS:
+                    metrics[f"{scenario}.{name}.{metric}_mean"] = summary[f"{metric}_mean"]
+        run.log_metrics(metrics)
+        run.log_dict(report, "predictor_benchmark.json")
+        for path in plots:
+            run.log_artifact(path, "plots")
+        return run.run_id
