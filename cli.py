@@ -453,6 +453,87 @@ def lde_seed_command(
     _emit(as_json, data, lambda: out.print(json.dumps(data, indent=2, default=str), highlight=False))
 
 
+# ------------------------------------------------------------------------------------------ search
+@app.command("search")
+def search_command(
+    dataset: Annotated[str, typer.Argument(help="Built-in name, variant spec or path to user data.")],
+    preset: Annotated[str, typer.Option(help="quick, default or thorough (sets the options below).")] = "default",
+    strategy: Annotated[str, typer.Option(help="reinforce, random or evolution.")] = "reinforce",
+    budget: Annotated[Optional[int], typer.Option(help="Architectures proposed and scored by the predictor.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Distinct best candidates to train fully.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs of each full training.")] = None,
+    max_params: Annotated[Optional[int], typer.Option("--max-params", help="Penalise networks with more parameters.")] = None,
+    max_flops: Annotated[Optional[int], typer.Option("--max-flops", help="Penalise networks with more FLOPs per sample.")] = None,
+    predictor: Annotated[Optional[str], typer.Option(help="Predictor used as reward (default: the toolkit's best).")] = None,
+    tau: Annotated[float, typer.Option(help="DCN window half-width for the predictor's experiments.")] = 0.05,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the best model, summary and checkpoints.")] = Path("tapas-search"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the search checkpointed in --out.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cuda or cpu for full trainings (default: cuda when present).")] = None,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Search a CNN for DATASET: DCN → LDE experiments → TAP → controller → top-K trained.
+
+    The predictor (fitted in seconds on LDE experiments of datasets with a similar DCN) scores
+    every proposal; only the top-K are trained. Results go to the LDE and MLflow; `--out` gets
+    `architecture.json`, `weights.pt`, a standalone `model.py` and `summary.json`.
+
+    Examples:
+
+        tapas search digits --preset quick --out ./best
+
+        tapas search 'fashion-mnist[n=10000]' --strategy evolution --budget 5000 --top-k 3
+
+        tapas search ./my_images --max-params 200000 --resume --out ./run1
+    """
+    from tapaskit.predictor import DEFAULT_PREDICTOR
+    from tapaskit.search_pipeline import SearchConfig, SearchEvents, resolve_config, run_search
+
+    as_json = _json_mode(json_)
+    config = resolve_config(SearchConfig(
+        dataset=dataset, strategy=strategy, preset=preset, budget=budget, top_k=top_k, epochs=epochs,
+        max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
+        seed=_seed(seed), device=device))
+    with _progress(not as_json) as progress:
+        events = SearchEvents()
+        if progress is not None:
+            tasks: dict[str, Any] = {}
+
+            def stage(text: str) -> None:
+                err.print(f"[bold]·[/] {text}", highlight=False)
+
+            def search(p: Any) -> None:
+                if "search" not in tasks:
+                    tasks["search"] = progress.add_task("search", total=p.budget, info="")
+                progress.update(tasks["search"], completed=p.step,
+                                info=f"batch reward {p.batch_mean:.3f}  best {p.best_reward:.3f}")
+
+            def started(i: int, total: int, arch: Any) -> None:
+                tasks["train"] = progress.add_task(f"train {i + 1}/{total} {arch.arch_hash}",
+                                                   total=config.epochs, info="")
+
+            def epoch(e: int, loss: float, acc: float) -> None:
+                progress.update(tasks["train"], completed=e, info=f"val acc {acc:.4f}")
+
+            events = SearchEvents(stage=stage, search=search, training_started=started, training_epoch=epoch)
+        summary = run_search(config, out_dir=out_dir, resume=resume, lde_path=_lde_path(lde), events=events)
+
+    def render() -> None:
+        s = summary["search"]
+        out.print(f"DCN {summary['dcn']:.3f}; predictor {summary['predictor_fit']['predictor']} on "
+                  f"{summary['predictor_fit']['experiments']} experiments (tau {summary['predictor_fit']['tau_used']}); "
+                  f"{s['proposals']} proposals in {s['seconds']:.1f}s", highlight=False)
+        _table("Top candidates, fully trained", ["rank", "arch", "predicted", "real peak", "params", "status"],
+               [[c["rank"], c["arch_hash"], c["predicted_accuracy"], c["real_peak_accuracy"], c["params"], c["status"]]
+                for c in summary["candidates"]])
+        best = summary["best"]
+        if best.get("arch_hash"):
+            out.print(f"best {best['arch_hash']}: {best['peak_accuracy']:.4f} → {out_dir}", highlight=False)
+
+    _emit(as_json, summary, render)
+
+
 # ---------------------------------------------------------------------------------------------- ui
 @app.command("ui")
 def ui_command(

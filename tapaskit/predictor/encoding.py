@@ -124,185 +124,14 @@ _LOG10_1P = np.array([_IDX[n] for n in ("log10_params", "log10_flops", "log10_cu
 _LOG2 = _IDX["log2_receptive_field"]
 
 
-class _Walker:
-    """Walks a layer chain once, appending raw step rows to one flat list of floats.
-
-    Sizes and costs are written raw (plain counts); :func:`_transform` takes the logarithms of a
-    whole batch at once, which is much faster than per value in Python.
-    """
-
-    __slots__ = ("flat", "shape", "params", "flops", "memory", "depth", "rf", "jump", "span",
-                 "kind", "kernel", "stride", "width", "pool_avg", "res_convs", "res_projection",
-                 "bn", "acts", "dropout", "own_params", "own_flops", "steps")
-
-    def __init__(self, input_shape: tuple[int, int, int], flat: list[float]) -> None:
-        self.flat = flat
-        self.shape: tuple[int, ...] = input_shape
-        self.params = self.flops = self.memory = 0
-        self.depth = 0
-        self.rf, self.jump = 1, 1
-        self.span = max(input_shape[1], input_shape[2])
-        self.steps = 0
-        self._open("input", 0, 0)
-
-    def _open(self, kind: str, params: int, flops: int) -> None:
-        self.kind = kind
-        self.kernel = self.stride = self.width = 0
-        self.pool_avg = self.res_convs = self.res_projection = 0
-        self.bn = 0
-        self.acts = [0.0] * len(ACTIVATIONS)
-        self.dropout = 0.0
-        self.own_params, self.own_flops = params, flops
-
-    def _close(self) -> None:
-        """Append the current step with its output shape and the totals so far."""
-        shape = self.shape
-        c, h, w = shape if len(shape) == 3 else (shape[0], 0, 0)
-        flat = self.flat
-        flat.extend(_ONEHOT[self.kind])
-        flat.extend((self.kernel, self.stride, self.width, self.pool_avg, self.res_convs,
-                     self.res_projection, self.bn))
-        flat.extend(self.acts)
-        flat.extend((self.dropout, c, h, w, self.own_params, self.own_flops, self.depth,
-                     self.params, self.flops, self.memory, self.rf,
-                     min(1.0, self.rf / self.span)))
-        self.steps += 1
-
-    def _start(self, kind: str, params: int, flops: int, memory: int) -> None:
-        self._close()
-        self._open(kind, params, flops)
-        self.params += params
-        self.flops += flops
-        self.memory += memory
-
-    # -- the layer rules: shape and cost exactly as tapaskit.shapes counts them ----------------
-
-    @staticmethod
-    def _conv(layer: Conv, shape: tuple[int, ...]) -> tuple[tuple[int, int, int], int, int]:
-        c, h, w = shape
-        k, s, f = layer.kernel, layer.stride, layer.filters
-        pad = k // 2
-        ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
-        return (f, ho, wo), c * f * k * k + f, 2 * c * k * k * f * ho * wo
-
-    @staticmethod
-    def _pool(layer: Pool, shape: tuple[int, ...]) -> tuple[int, int, int]:
-        c, h, w = shape
-        k, s = layer.kernel, layer.stride
-        ho, wo = (h - k) // s + 1, (w - k) // s + 1
-        if ho < 1 or wo < 1:
-            raise _Invalid
-        return (c, ho, wo)
-
-    def _grow(self, kernel: int, stride: int) -> None:
-        """Receptive field through a window ``kernel`` with ``stride`` (after the step opened)."""
-        self.rf += (kernel - 1) * self.jump
-        self.jump *= stride
-
-    def _globalise(self, shape: tuple[int, ...]) -> None:
-        """A gap, or an fc / head flattening a map, sees all of it (after the step opened)."""
-        if len(shape) == 3:
-            self.rf += (max(shape[1], shape[2]) - 1) * self.jump
-
-    def add(self, layer: object) -> None:
-        shape = self.shape
-        kind = type(layer)
-        if kind is Conv:
-            out, p, f = self._conv(layer, shape)
-            self._start("conv", p, f, out[0] * out[1] * out[2])
-            self._grow(layer.kernel, layer.stride)
-            self.kernel, self.stride, self.width = layer.kernel, layer.stride, layer.filters
-            self.depth += 1
-            self.shape = out
-        elif kind is BatchNorm or kind is Activation or kind is Dropout:
-            n = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
-            self.memory += n
-            if kind is BatchNorm:
-                self.own_params += 2 * shape[0]
-                self.params += 2 * shape[0]
-                self.bn += 1
-            elif kind is Activation:
-                self.acts[_ACT_SLOT[layer.fn]] += 1.0
-            elif layer.rate > self.dropout:
-                self.dropout = layer.rate
-        elif kind is Pool:
-            out = self._pool(layer, shape)
-            self._start("pool", 0, 0, out[0] * out[1] * out[2])
-            self._grow(layer.kernel, layer.stride)
-            self.kernel, self.stride = layer.kernel, layer.stride
-            self.pool_avg = 1 if layer.mode == "avg" else 0
-            self.shape = out
-        elif kind is Residual:
-            self._residual(layer, shape)
-        elif kind is GlobalAvgPool:
-            self._start("gap", 0, 0, shape[0])
-            self._globalise(shape)
-            self.shape = (shape[0],)
-        elif kind is FullyConnected:
-            features = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
-            units = layer.units
-            self._start("fc", features * units + units, 2 * features * units, units)
-            self._globalise(shape)
-            self.width = units
-            self.depth += 1
-            self.shape = (units,)
-        else:  # pragma: no cover - Architecture admits no other layer
-            raise _Invalid
-
-    def _residual(self, layer: Residual, shape: tuple[int, ...]) -> None:
-        out, params, flops, memory = shape, 0, 0, 0
-        convs, kernel = 0, 0
-        windows: list[tuple[int, int]] = []
-        for inner in layer.layers:
-            kind = type(inner)
-            if kind is Conv:
-                out, p, f = self._conv(inner, out)
-                params, flops, memory = params + p, flops + f, memory + out[0] * out[1] * out[2]
-                convs, kernel = convs + 1, max(kernel, inner.kernel)
-                windows.append((inner.kernel, inner.stride))
-            elif kind is Pool:
-                out = self._pool(inner, out)
-                memory += out[0] * out[1] * out[2]
-                windows.append((inner.kernel, inner.stride))
-            else:
-                memory += out[0] * out[1] * out[2]
-                if kind is BatchNorm:
-                    params += 2 * out[0]
-        stride, projection = 1, 0
-        if out != shape:
-            stride_or_none = shortcut_stride((shape[1], shape[2]), (out[1], out[2]))
-            if stride_or_none is None:
-                raise _Invalid
-            stride, projection = stride_or_none, 1
-            params += shape[0] * out[0] + out[0]
-            flops += 2 * shape[0] * out[0] * out[1] * out[2]
-            memory += out[0] * out[1] * out[2]
-        memory += out[0] * out[1] * out[2]
-        self._start("residual", params, flops, memory)
-        for window in windows:  # the block's longer branch
-            self._grow(*window)
-        self.kernel, self.stride, self.width = kernel, stride, out[0]
-        self.res_convs, self.res_projection = convs, projection
-        self.depth += convs
-        self.shape = out
-
-    def finish(self, num_classes: int) -> int:
-        """Add the head step, close it and return the number of steps."""
-        shape = self.shape
-        features = shape[0] * shape[1] * shape[2] if len(shape) == 3 else shape[0]
-        self._start("head", features * num_classes + num_classes,
-                    2 * features * num_classes, num_classes)
-        self._globalise(shape)
-        self.width = num_classes
-        self.depth += 1
-        self.shape = (num_classes,)
-        self._close()
-        return self.steps
-
-
 def _walk(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int,
           flat: list[float]) -> int:
-    """Append the raw steps of ``arch`` to ``flat``; return their number.
+    """Append the raw step rows of ``arch`` to ``flat`` (one flat list of floats); return the count.
+
+    Sizes and costs are written raw (plain counts); :func:`_transform` takes the logarithms of a
+    whole batch at once, which is much faster than per value in Python. Shapes and costs follow
+    :mod:`tapaskit.shapes` exactly. One function with local variables, because a search scores
+    tens of thousands of networks a second and attribute look-ups would double the time.
 
     Raises:
         InvalidArchitectureError: the message of :func:`tapaskit.shapes.infer_shapes`.
@@ -310,15 +139,152 @@ def _walk(arch: Architecture, input_shape: tuple[int, int, int], num_classes: in
     if len(input_shape) != 3 or min(input_shape) < 1 or num_classes < 2:
         infer_shapes(arch, input_shape, num_classes)  # raises the rule's message
     mark = len(flat)
-    walker = _Walker(input_shape, flat)
     try:
-        for layer in arch.layers:
-            walker.add(layer)
-        return walker.finish(num_classes)
+        return _walk_unchecked(arch.layers, input_shape, num_classes, flat)
     except _Invalid:
         del flat[mark:]
         infer_shapes(arch, input_shape, num_classes)
         raise InvalidArchitectureError("the network cannot be built for this input") from None
+
+
+def _walk_unchecked(layers: tuple, input_shape: tuple[int, int, int], num_classes: int,
+                    flat: list[float]) -> int:
+    c, h, w = input_shape  # the current tensor; h = w = 0 once it is flat
+    span = max(h, w)
+    params = flops = memory = depth = 0
+    rf = jump = 1
+    steps = 0
+    # the open step
+    kind = _ONEHOT["input"]
+    kernel = stride = width = pool_avg = res_convs = res_projection = bn = 0
+    acts = [0.0] * len(ACTIVATIONS)
+    dropout = 0.0
+    own_params = own_flops = 0
+    extend = flat.extend
+    for layer in (*layers, None):  # None: the head
+        t = type(layer)
+        if t is Activation:
+            memory += c * h * w if h else c
+            acts[_ACT_SLOT[layer.fn]] += 1.0
+            continue
+        if t is BatchNorm:
+            memory += c * h * w if h else c
+            params += 2 * c
+            own_params += 2 * c
+            bn += 1
+            continue
+        if t is Dropout:
+            memory += c * h * w if h else c
+            if layer.rate > dropout:
+                dropout = layer.rate
+            continue
+        # a structural layer (or the head) closes the open step
+        extend(kind)
+        extend((kernel, stride, width, pool_avg, res_convs, res_projection, bn))
+        extend(acts)
+        extend((dropout, c, h, w, own_params, own_flops, depth, params, flops, memory, rf,
+                min(1.0, rf / span)))
+        steps += 1
+        kernel = stride = width = pool_avg = res_convs = res_projection = bn = 0
+        acts = [0.0] * len(ACTIVATIONS)
+        dropout = 0.0
+        if t is Conv:
+            k, s, f = layer.kernel, layer.stride, layer.filters
+            pad = k // 2
+            ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+            own_params, own_flops = c * f * k * k + f, 2 * c * k * k * f * ho * wo
+            memory += f * ho * wo
+            kind, kernel, stride, width = _ONEHOT["conv"], k, s, f
+            rf += (k - 1) * jump
+            jump *= s
+            depth += 1
+            c, h, w = f, ho, wo
+        elif t is Pool:
+            k, s = layer.kernel, layer.stride
+            ho, wo = (h - k) // s + 1, (w - k) // s + 1
+            if ho < 1 or wo < 1:
+                raise _Invalid
+            own_params = own_flops = 0
+            memory += c * ho * wo
+            kind, kernel, stride = _ONEHOT["pool"], k, s
+            pool_avg = 1 if layer.mode == "avg" else 0
+            rf += (k - 1) * jump
+            jump *= s
+            h, w = ho, wo
+        elif t is Residual:
+            (co, ho, wo), own_params, own_flops, m, kernel, res_convs, windows = _residual(
+                layer, c, h, w)
+            if (co, ho, wo) != (c, h, w):
+                stride = shortcut_stride((h, w), (ho, wo))
+                if stride is None:
+                    raise _Invalid
+                res_projection = 1
+                own_params += c * co + co
+                own_flops += 2 * c * co * ho * wo
+                m += co * ho * wo
+            else:
+                stride = 1
+            memory += m + co * ho * wo
+            for k, s in windows:
+                rf += (k - 1) * jump
+                jump *= s
+            kind, width = _ONEHOT["residual"], co
+            depth += res_convs
+            c, h, w = co, ho, wo
+        elif t is GlobalAvgPool:
+            own_params = own_flops = 0
+            memory += c
+            kind = _ONEHOT["gap"]
+            rf += (max(h, w) - 1) * jump
+            h = w = 0
+        else:  # FullyConnected, or None for the head
+            units = layer.units if t is FullyConnected else num_classes
+            features = c * h * w if h else c
+            own_params, own_flops = features * units + units, 2 * features * units
+            memory += units
+            kind, width = _ONEHOT["fc" if t is FullyConnected else "head"], units
+            if h:
+                rf += (max(h, w) - 1) * jump
+            depth += 1
+            c, h, w = units, 0, 0
+        params += own_params
+        flops += own_flops
+    # the head is the last open step
+    extend(kind)
+    extend((kernel, stride, width, pool_avg, res_convs, res_projection, bn))
+    extend(acts)
+    extend((dropout, c, h, w, own_params, own_flops, depth, params, flops, memory, rf,
+            min(1.0, rf / span)))
+    return steps + 1
+
+
+def _residual(layer: Residual, c: int, h: int, w: int
+              ) -> tuple[tuple[int, int, int], int, int, int, int, int, list[tuple[int, int]]]:
+    """Output shape, params, FLOPs, memory, largest kernel, convs and windows of a block body."""
+    params = flops = memory = kernel = convs = 0
+    windows = []
+    for inner in layer.layers:
+        t = type(inner)
+        if t is Conv:
+            k, s, f = inner.kernel, inner.stride, inner.filters
+            pad = k // 2
+            ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+            params += c * f * k * k + f
+            flops += 2 * c * k * k * f * ho * wo
+            c, h, w = f, ho, wo
+            convs += 1
+            kernel = max(kernel, k)
+            windows.append((k, s))
+        elif t is Pool:
+            k, s = inner.kernel, inner.stride
+            h, w = (h - k) // s + 1, (w - k) // s + 1
+            if h < 1 or w < 1:
+                raise _Invalid
+            windows.append((k, s))
+        elif t is BatchNorm:
+            params += 2 * c
+        memory += c * h * w
+    return (c, h, w), params, flops, memory, kernel, convs, windows
 
 
 def _transform(raw: np.ndarray) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""TAPRegressor: learns a known rule, is a proper scikit-learn estimator, saves and loads safely."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+
+from tapaskit.architecture import Conv, FullyConnected, Residual
+from tapaskit.errors import DataError, InvalidOptionError, NotFittedError
+from tapaskit.predictor import TAPRegressor, architecture_frame
+from tapaskit.predictor.metrics import kendall_tau
+from tapaskit.predictor.synthetic import synthetic_lde
+from tapaskit.sampler import ArchitectureSampler
+
+FAST = {"train_steps": 60, "hidden_size": 16, "head_size": 8}
+
+
+def _mean_log2_width(arch) -> float:
+    widths = [x.filters if isinstance(x, Conv) else x.units
+              for layer in arch.layers
+              for x in (layer.layers if isinstance(layer, Residual) else (layer,))
+              if isinstance(x, (Conv, FullyConnected))]
+    return float(np.mean(np.log2(widths))) if widths else 0.0
+
+
+def _rule_frame(n_archs: int, seed: int = 0) -> pd.DataFrame:
+    """Accuracy = a known function of depth, width and DCN (+ 0.3% noise) on 3 datasets."""
+    archs = ArchitectureSampler(seed=seed, max_depth=12).sample_many(n_archs, (1, 16, 16), 10)
+    rng = np.random.default_rng(seed)
+    z = np.array([0.35 * (a.depth - 6) + 0.5 * (_mean_log2_width(a) - 5) for a in archs])
+    frames = []
+    for dcn in (0.2, 0.5, 0.8):
+        frame = architecture_frame(archs, input_shape=(1, 16, 16), num_classes=10, dcn=dcn,
+                                   dataset_name=f"rule-{dcn}")
+        frame["peak_accuracy"] = (0.1 + (0.9 - 0.6 * dcn) / (1 + np.exp(-z))
+                                  + rng.normal(0, 0.003, n_archs))
+        frame["arch_id"] = np.arange(n_archs)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def small_lde() -> pd.DataFrame:
+    return synthetic_lde(n_datasets=2, n_archs=30, seed=1).query()
+
+
+@pytest.fixture(scope="module")
+def fitted(small_lde) -> TAPRegressor:
+    return TAPRegressor(**FAST).fit(small_lde, small_lde["peak_accuracy"])
+
+
+@pytest.mark.slow
+def test_learns_a_known_rule_on_held_out_architectures() -> None:
+    frame = _rule_frame(240)
+    held_out = frame["arch_id"] % 2 == 1  # half of the networks never seen in training
+    train, test = frame[~held_out], frame[held_out]
+    tap = TAPRegressor(train_steps=400, dropout=0.1, seed=0).fit(train, train["peak_accuracy"])
+    predicted = tap.predict(test)
+    taus = [kendall_tau(test.loc[test.dataset_name == d, "peak_accuracy"],
+                        predicted[(test.dataset_name == d).to_numpy()])
+            for d in test["dataset_name"].unique()]
+    assert np.mean(taus) >= 0.9, taus
+    # the DCN is used: pooled over the three datasets the ranking holds too
+    assert kendall_tau(test["peak_accuracy"], predicted) >= 0.85
+
+
+def test_predict_before_fit_raises_not_fitted(small_lde) -> None:
+    with pytest.raises(NotFittedError, match="not fitted yet; call fit"):
+        TAPRegressor().predict(small_lde)
+    with pytest.raises(NotFittedError):
+        TAPRegressor().save("unused.pt")
+
+
+def test_sklearn_conventions_clone_and_params(fitted) -> None:
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "networks_")
+    copy.set_params(hidden_size=24, use_dcn=False)
+    assert copy.hidden_size == 24 and fitted.hidden_size == 16
+    with pytest.raises(TypeError):
+        TAPRegressor(32)  # type: ignore[misc]  # keyword-only hyperparameters
+
+
+def test_same_seed_same_predictions_other_seed_different(small_lde) -> None:
+    y = small_lde["peak_accuracy"]
+    first = TAPRegressor(**FAST, seed=3).fit(small_lde, y).predict(small_lde)
+    again = TAPRegressor(**FAST, seed=3).fit(small_lde, y).predict(small_lde)
+    other = TAPRegressor(**FAST, seed=4).fit(small_lde, y).predict(small_lde)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_does_not_touch_global_random_state_or_thread_count(small_lde) -> None:
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    TAPRegressor(**FAST).fit(small_lde, small_lde["peak_accuracy"]).predict(small_lde)
+    assert torch.rand(1) == expected
+    assert torch.get_num_threads() == threads
+
+
+def test_save_then_load_gives_identical_predictions(fitted, small_lde, tmp_path) -> None:
+    path = fitted.save(tmp_path / "tap.pt")
+    loaded = TAPRegressor.load(path)
+    np.testing.assert_array_equal(loaded.predict(small_lde), fitted.predict(small_lde))
+    assert loaded.get_params() == fitted.get_params()
+    # the file is plain tensors + JSON text: the safe loader reads it
+    blob = torch.load(path, weights_only=True)
+    assert set(blob) == {"meta", "tensors"} and isinstance(blob["meta"], str)
+
+
+def test_load_rejects_missing_and_foreign_files(tmp_path) -> None:
+    with pytest.raises(DataError, match="no TAP predictor file"):
+        TAPRegressor.load(tmp_path / "missing.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"meta": '{"format": "other/1"}', "tensors": {}}, foreign)
+    with pytest.raises(DataError, match="format must be 'tapaskit.tap/1'"):
+        TAPRegressor.load(foreign)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(DataError, match="not a TAP predictor file"):
+        TAPRegressor.load(garbage)
+
+
+def test_scores_candidates_built_from_architecture_objects(fitted) -> None:
+    archs = ArchitectureSampler(seed=9).sample_many(50, (1, 16, 16), 10)
+    frame = architecture_frame(archs, input_shape=(1, 16, 16), num_classes=10, dcn=0.3)
+    predicted = fitted.predict(frame)
+    assert predicted.shape == (50,) and np.all((predicted >= 0) & (predicted <= 1))
+    # batched inference in small chunks gives the same answer as one big batch
+    chunked = clone(fitted).set_params(inference_batch_size=7)
+    for name in ("networks_", "step_mean_", "step_std_", "context_fill_", "context_mean_",
+                 "context_std_", "is_fitted_"):
+        setattr(chunked, name, getattr(fitted, name))
+    np.testing.assert_allclose(chunked.predict(frame), predicted, rtol=1e-5, atol=1e-6)
+    # score is R^2 (RegressorMixin)
+    assert np.isfinite(fitted.score(frame, predicted)) and fitted.score(frame, predicted) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"hidden_size": 0}, "hidden_size must be a positive integer, but got 0"),
+     ({"lr": -1.0}, "lr must be a positive number"),
+     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), but got 1.0"),
+     ({"epochs": 2.5}, "epochs must be a positive integer"),
+     ({"device": "tpu-9"}, "device must be")],
+)
+def test_bad_hyperparameters_are_rejected_at_fit(params, message, small_lde) -> None:
+    with pytest.raises(InvalidOptionError, match=message):
+        TAPRegressor(**{**FAST, **params}).fit(small_lde, small_lde["peak_accuracy"])
+
+
+def test_bad_targets_are_data_errors(small_lde) -> None:
+    with pytest.raises(DataError, match=r"accuracies in \[0, 1\]"):
+        TAPRegressor(**FAST).fit(small_lde, small_lde["peak_accuracy"] * 100)
+    with pytest.raises(DataError, match="one accuracy per row"):
+        TAPRegressor(**FAST).fit(small_lde, [0.5])
