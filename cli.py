@@ -534,6 +534,108 @@ def search_command(
     _emit(as_json, summary, render)
 
 
+# -------------------------------------------------------------------------------------- benchmarks
+@benchmark_app.command("predictor")
+def benchmark_predictor_command(
+    scenario: Annotated[str, typer.Option(help="A (split within a dataset), B (leave one out), "
+                                          "C (leave one out + DCN window, TAPAS) or all.")] = "all",
+    predictors: Annotated[Optional[str], typer.Option(help="Comma-separated names (default: all registered).")] = None,
+    tau: Annotated[float, typer.Option(help="DCN window half-width of scenario C.")] = 0.05,
+    test_fraction: Annotated[float, typer.Option(help="Share of each dataset held out in scenario A.")] = 0.5,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Directory for predicted-vs-real scatter PNGs.")] = None,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Benchmark TAP against LightGBM, random forest, dataset-mean and parameter-count baselines.
+
+    Reports MSE, MAE, Kendall tau, Spearman rho, R² and top-10 % precision per held-out dataset and
+    on average, writes scatter plots and logs an MLflow run.
+
+    Examples:
+
+        tapas benchmark predictor --scenario C
+
+        tapas benchmark predictor --lde /tmp/m.duckdb --scenario A --json
+
+        tapas benchmark predictor --predictors tap,lightgbm --plot plots/
+    """
+    from tapaskit.predictor_benchmark import run_predictor_benchmark
+
+    as_json = _json_mode(json_)
+    scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
+    names = [p.strip() for p in predictors.split(",")] if predictors else None
+    store = _open_store(lde)
+    with _progress(not as_json) as progress:
+        callback = None
+        if progress is not None:
+            task = progress.add_task("fits", total=None, info="")
+
+            def callback(done: int, total: int, label: str) -> None:
+                progress.update(task, completed=done, total=total, info=label)
+
+        report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
+                                         test_fraction=test_fraction, seed=_seed(seed), plot_dir=plot,
+                                         progress=callback)
+
+    def render() -> None:
+        for name, block in report["scenarios"].items():
+            if block.get("skipped"):
+                out.print(f"scenario {name}: skipped ({block.get('note')})", highlight=False)
+                continue
+            _table(f"Scenario {name}", ["predictor", "Kendall tau", "Spearman rho", "MAE", "MSE", "R²", "top-10 % prec."],
+                   [[p, m.get("kendall_tau_mean"), m.get("spearman_rho_mean"), m.get("mae_mean"), m.get("mse_mean"),
+                     m.get("r2_mean"), m.get("top10_precision_mean")] for p, m in block["predictors"].items()])
+
+    _emit(as_json, report, render)
+
+
+@benchmark_app.command("search")
+def benchmark_search_command(
+    predictor: Annotated[Optional[str], typer.Option(help="Predictor that picks (default: the toolkit's best).")] = None,
+    picks: Annotated[int, typer.Option(help="Networks picked per held-out dataset.")] = 5,
+    tau: Annotated[float, typer.Option(help="DCN window half-width.")] = 0.05,
+    seed: SeedOpt = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Leave each dataset out, let the predictor pick its top networks from that dataset's trained
+    pool, and report the best true accuracy of the picks as a percentile of the pool, against
+    random picks.
+
+    Examples:
+
+        tapas benchmark search
+
+        tapas benchmark search --picks 5 --json
+    """
+    from tapaskit.predictor import DEFAULT_PREDICTOR
+    from tapaskit.search_benchmark import run_search_benchmark
+
+    as_json = _json_mode(json_)
+    store = _open_store(lde)
+    with _progress(not as_json) as progress:
+        callback = None
+        if progress is not None:
+            task = progress.add_task("held-out datasets", total=None, info="")
+
+            def callback(name: str, i: int, total: int) -> None:
+                progress.update(task, completed=i, total=total, info=name)
+
+        report = run_search_benchmark(store, predictor=predictor or DEFAULT_PREDICTOR, picks=picks, tau=tau,
+                                      seed=_seed(seed), progress=callback)
+
+    def render() -> None:
+        _table(f"Best of {picks} picks as a percentile of the pool", ["held-out dataset", "DCN", "pool",
+               f"{report['predictor']} picks", "random picks"],
+               [[n, d["dcn"], d["pool"], d["tap_best_percentile"], d["random_best_percentile"]]
+                for n, d in report["per_dataset"].items()])
+        out.print(f"mean: {report['predictor']} {report['tap_best_percentile_mean']:.1f}, "
+                  f"random {report['random_best_percentile_mean']:.1f}", highlight=False)
+
+    _emit(as_json, report, render)
+
+
 # ---------------------------------------------------------------------------------------------- ui
 @app.command("ui")
 def ui_command(

@@ -1,0 +1,111 @@
+"""``tapas benchmark search``: does TAP pick good networks on a dataset it has never seen?
+
+For each dataset of the LDE (held out in turn, as in predictor scenario C):
+
+1. the predictor is fitted on the experiments of the *other* datasets whose DCN lies within τ of
+   the held-out one (widened when too few);
+2. the candidates are restricted to the held-out dataset's trained pool, so the truth is known;
+3. TAP's picks: the ``picks`` pool networks with the highest predicted accuracy. On a finite pool
+   the exhaustive ranking is what every strategy (REINFORCE, evolution, random search) converges
+   to when it maximises the same predictor, so it is the strategy-independent measure of how good
+   the reward is; the strategies themselves are compared in the open space by ``tapas search``'s
+   summary (last-quarter reward against random sampling at equal budget);
+4. the score: the best *true* accuracy among the picks as a percentile of the pool (100 = the
+   pool's best), against ``picks`` random picks (the expectation over many draws).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lde import ExperimentStore
+
+from tapaskit.errors import DataError
+from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, make_predictor, select_training_set
+from tapaskit.tracking import Tracker
+
+
+def percentile_of(pool: np.ndarray, value: float) -> float:
+    """Share of the pool (in %) whose accuracy is at most ``value``."""
+    return float(np.mean(pool <= value) * 100.0)
+
+
+def random_picks_percentile(pool: np.ndarray, picks: int, rng: np.random.Generator, draws: int = 2000) -> float:
+    """Expected percentile of the best of ``picks`` random pool networks (Monte Carlo)."""
+    order = np.sort(pool)
+    ranks = np.searchsorted(order, pool, side="right") / len(pool) * 100.0
+    choice = np.argsort(rng.random((draws, len(pool))), axis=1)[:, :picks]
+    return float(ranks[choice].max(axis=1).mean())
+
+
+def run_search_benchmark(
+    store: ExperimentStore,
+    *,
+    predictor: str = DEFAULT_PREDICTOR,
+    tau: float = DEFAULT_TAU,
+    picks: int = 5,
+    min_pool: int = 20,
+    seed: int = 0,
+    track: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Leave-one-dataset-out pick quality of a predictor; see the module docstring.
+
+    Returns:
+        ``{"per_dataset": {name: {...}}, "tap_best_percentile_mean", "random_best_percentile_mean", ...}``.
+
+    Raises:
+        DataError: fewer than 2 datasets with a DCN and at least ``min_pool`` experiments.
+    """
+    started = time.perf_counter()
+    frame = store.query()
+    frame = frame[frame["dcn"].notna()]
+    sizes = frame.groupby("dataset_fingerprint").size()
+    held_out = [fp for fp, n in sizes.items() if n >= min_pool]
+    if len(held_out) < 2:
+        raise DataError(f"the search benchmark needs >= 2 datasets with a DCN and >= {min_pool} "
+                        f"experiments each, but the LDE has {len(held_out)}")
+    rng = np.random.default_rng(seed)
+    per_dataset: dict[str, dict[str, Any]] = {}
+    for i, fingerprint in enumerate(held_out):
+        pool = frame[frame["dataset_fingerprint"] == fingerprint]
+        name = str(pool["dataset_name"].iloc[0])
+        if progress:
+            progress(name, i, len(held_out))
+        others = frame[frame["dataset_fingerprint"] != fingerprint]
+        dcn = float(pool["dcn"].iloc[0])
+        selection = select_training_set(others, dcn, tau)
+        model = make_predictor(predictor, **({"seed": seed} if "seed" in make_predictor(predictor).get_params() else {}))
+        model.fit(selection.frame, selection.frame["peak_accuracy"].to_numpy())
+        truth = pool["peak_accuracy"].to_numpy(dtype=float)
+        predicted = np.asarray(model.predict(pool), dtype=float)
+        top = np.argsort(-predicted, kind="stable")[:picks]
+        best = float(truth[top].max())
+        per_dataset[name] = {
+            "dcn": dcn, "pool": int(len(pool)), "tau_used": selection.tau,
+            "train_experiments": int(len(selection.frame)),
+            "tap_best_true_accuracy": best, "pool_best_accuracy": float(truth.max()),
+            "tap_best_percentile": percentile_of(truth, best),
+            "random_best_percentile": random_picks_percentile(truth, picks, rng),
+        }
+    tap = [d["tap_best_percentile"] for d in per_dataset.values()]
+    rand = [d["random_best_percentile"] for d in per_dataset.values()]
+    report = {
+        "predictor": predictor, "picks": picks, "tau": tau, "datasets": len(per_dataset),
+        "tap_best_percentile_mean": float(np.mean(tap)), "random_best_percentile_mean": float(np.mean(rand)),
+        "tap_at_or_above_95th": int(sum(p >= 95 for p in tap)),
+        "per_dataset": per_dataset, "seconds": time.perf_counter() - started,
+    }
+    if track:
+        with Tracker().run("benchmark", "benchmark search", {"predictor": predictor, "picks": picks, "tau": tau,
+                                                              "seed": seed}) as run:
+            run.log_metrics({"tap_best_percentile_mean": report["tap_best_percentile_mean"],
+                             "random_best_percentile_mean": report["random_best_percentile_mean"]})
+            run.log_dict(report, "search_benchmark.json")
+        report["mlflow_run_id"] = run.run_id
+    return report
+

@@ -1,0 +1,123 @@
+"""The baselines, the ensemble and the registry: same interface as TAP, sensible behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from tapaskit.errors import InvalidOptionError, NotFittedError
+from tapaskit.predictor import (
+    DEFAULT_PREDICTOR,
+    PREDICTORS,
+    DatasetMeanPredictor,
+    EnsemblePredictor,
+    LightGBMPredictor,
+    ParamCountPredictor,
+    RandomForestPredictor,
+    TAPRegressor,
+    make_predictor,
+)
+from tapaskit.predictor.metrics import kendall_tau
+from tapaskit.predictor.synthetic import synthetic_lde
+
+FAST_TAP = {"train_steps": 40, "hidden_size": 16, "head_size": 8}
+
+
+@pytest.fixture(scope="module")
+def lde_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = synthetic_lde(n_datasets=3, n_archs=120, seed=2, noise=0.003).query()
+    held_out = frame["arch_hash"].isin(frame["arch_hash"].unique()[::2])
+    return frame[~held_out], frame[held_out]
+
+
+def _mean_tau(test: pd.DataFrame, predicted: np.ndarray) -> float:
+    return float(np.mean([
+        kendall_tau(test.loc[mask, "peak_accuracy"], predicted[mask.to_numpy()])
+        for mask in (test["dataset_name"] == d for d in test["dataset_name"].unique())
+    ]))
+
+
+@pytest.mark.parametrize("cls", [LightGBMPredictor, RandomForestPredictor])
+def test_tree_baselines_learn_the_synthetic_rule(cls, lde_split) -> None:
+    train, test = lde_split
+    model = cls().fit(train, train["peak_accuracy"])
+    assert model.fit(train, train["peak_accuracy"]) is model
+    assert _mean_tau(test, model.predict(test)) >= 0.8
+
+
+@pytest.mark.parametrize("name", sorted(PREDICTORS))
+def test_every_predictor_is_a_clonable_estimator_that_checks_fitting(name, lde_split) -> None:
+    train, test = lde_split
+    params = FAST_TAP if name == "tap" else {}
+    model = make_predictor(name, **params)
+    with pytest.raises(NotFittedError, match=f"this {type(model).__name__} is not fitted yet"):
+        model.predict(test)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert "use_dcn" in model.get_params()
+    if name == "ensemble":
+        return  # its members are fitted by the next test
+    predicted = model.fit(train, train["peak_accuracy"]).predict(test)
+    assert predicted.shape == (len(test),) and np.isfinite(predicted).all()
+
+
+def test_dataset_mean_averages_the_nearest_datasets_in_dcn() -> None:
+    frame = synthetic_lde(n_datasets=3, n_archs=5, seed=0, dcn_range=(0.1, 0.9)).query()
+    y = frame["peak_accuracy"].to_numpy()
+    means = frame.groupby("dcn")["peak_accuracy"].mean()  # DCNs 0.1, 0.5, 0.9
+    model = DatasetMeanPredictor(k_nearest=1).fit(frame, y)
+    probe = frame.iloc[:3].copy()
+    probe["dcn"] = [0.12, 0.6, np.nan]
+    np.testing.assert_allclose(model.predict(probe), [means[0.1], means[0.5], y.mean()])
+    two = DatasetMeanPredictor(k_nearest=2).fit(frame, y).predict(probe.iloc[:1])
+    assert two[0] == pytest.approx((means[0.1] + means[0.5]) / 2)
+    blind = DatasetMeanPredictor(use_dcn=False).fit(frame, y).predict(probe)
+    np.testing.assert_allclose(blind, y.mean())
+    with pytest.raises(InvalidOptionError, match="k_nearest must be an integer >= 1"):
+        DatasetMeanPredictor(k_nearest=0).fit(frame, y)
+
+
+def test_param_count_ranker_is_monotone_in_parameters(lde_split) -> None:
+    train, test = lde_split
+    model = ParamCountPredictor(use_dcn=False).fit(train, train["peak_accuracy"])
+    one = test[test["dataset_name"] == test["dataset_name"].iloc[0]]
+    predicted = model.predict(one)
+    assert model.coef_[0] > 0  # bigger is better under the synthetic rule
+    order = np.argsort(one["params"].to_numpy())
+    assert np.all(np.diff(predicted[order]) >= -1e-12)
+
+
+def test_ensemble_is_the_weighted_mean_of_its_members(lde_split) -> None:
+    train, test = lde_split
+    y = train["peak_accuracy"]
+    ensemble = EnsemblePredictor(members=("lightgbm", "params"), weights=(3, 1), seed=5)
+    predicted = ensemble.fit(train, y).predict(test)
+    lgbm = LightGBMPredictor(seed=5).fit(train, y).predict(test)
+    params = ParamCountPredictor().fit(train, y).predict(test)
+    np.testing.assert_allclose(predicted, 0.75 * lgbm + 0.25 * params)
+    with pytest.raises(InvalidOptionError, match="other than 'ensemble'"):
+        EnsemblePredictor(members=("ensemble",)).fit(train, y)
+    with pytest.raises(InvalidOptionError, match="weights must be 2 non-negative numbers"):
+        EnsemblePredictor(members=("lightgbm", "params"), weights=(1,)).fit(train, y)
+
+
+def test_registry_names_and_errors() -> None:
+    assert DEFAULT_PREDICTOR in PREDICTORS
+    assert set(PREDICTORS) >= {"tap", "lightgbm", "random_forest", "dataset_mean", "params"}
+    assert isinstance(make_predictor("tap", hidden_size=8), TAPRegressor)
+    with pytest.raises(InvalidOptionError, match="predictor must be one of tap, .*but got 'svm'"):
+        make_predictor("svm")
+    with pytest.raises(InvalidOptionError, match="lightgbm has no hyperparameter 'depth'"):
+        make_predictor("lightgbm", depth=3)
+
+
+def test_use_dcn_false_ignores_the_dcn(lde_split) -> None:
+    train, test = lde_split
+    shifted = test.assign(dcn=0.99)
+    for cls in (LightGBMPredictor, RandomForestPredictor):
+        model = cls(use_dcn=False).fit(train, train["peak_accuracy"])
+        np.testing.assert_array_equal(model.predict(test), model.predict(shifted))
+    tap = TAPRegressor(**FAST_TAP, use_dcn=False).fit(train, train["peak_accuracy"])
+    np.testing.assert_allclose(tap.predict(test), tap.predict(shifted), rtol=1e-6)

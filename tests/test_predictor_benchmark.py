@@ -1,0 +1,182 @@
+"""Metrics against scipy/sklearn, the DCN-window training set, and the benchmark end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn import metrics as skm
+
+from lde import MemoryStore
+
+from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.predictor import (
+    DatasetMeanPredictor,
+    LightGBMPredictor,
+    TAPRegressor,
+    regression_report,
+    select_training_set,
+)
+from tapaskit.predictor.metrics import (
+    METRICS,
+    kendall_tau,
+    spearman_rho,
+    top_fraction_precision,
+)
+from tapaskit.predictor.synthetic import synthetic_lde
+from tapaskit.predictor_benchmark import run_predictor_benchmark
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_scipy_and_sklearn(seed) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.random(57)
+    p = y + rng.normal(0, 0.2, 57)
+    p[:5] = p[5]  # ties
+    report = regression_report(y, p)
+    assert report["mse"] == pytest.approx(skm.mean_squared_error(y, p))
+    assert report["mae"] == pytest.approx(skm.mean_absolute_error(y, p))
+    assert report["r2"] == pytest.approx(skm.r2_score(y, p))
+    assert report["kendall_tau"] == pytest.approx(stats.kendalltau(y, p).statistic)
+    assert report["spearman_rho"] == pytest.approx(stats.spearmanr(y, p).statistic)
+    assert list(report) == list(METRICS)
+
+
+def test_top10_precision_by_hand_and_degenerate_cases() -> None:
+    y = np.arange(20, dtype=float)  # the true top 10 % are rows 18 and 19
+    p = y.copy()
+    p[19] = -1.0  # the best network predicted worst: the predicted top 2 are 18 and 17
+    assert top_fraction_precision(y, p, 0.1) == 0.5
+    assert top_fraction_precision(y, y, 0.1) == 1.0
+    assert kendall_tau(y, np.full(20, 0.5)) == 0.0 and spearman_rho(y, np.ones(20)) == 0.0
+    assert math.isnan(kendall_tau([1.0], [1.0]))
+    assert math.isnan(regression_report(np.ones(4), np.arange(4.0))["r2"])
+    with pytest.raises(DataError, match="same length, but got 3 and 2"):
+        regression_report([1, 2, 3], [1, 2])
+    with pytest.raises(DataError, match=r"fraction must be in \(0, 1\]"):
+        top_fraction_precision(y, y, 0.0)
+
+
+# -- training-set selection --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def five_datasets() -> MemoryStore:
+    # DCNs 0.1, 0.3, 0.5, 0.7, 0.9; 20 experiments each
+    return synthetic_lde(n_datasets=5, n_archs=20, seed=3)
+
+
+def test_window_holds_the_datasets_within_tau(five_datasets) -> None:
+    frame, tau, widened = select_training_set(five_datasets, 0.5, 0.2, min_experiments=1,
+                                              min_datasets=1)
+    assert sorted(frame["dcn"].unique()) == [0.3, 0.5, 0.7]  # bounds included
+    assert tau == 0.2 and widened is False
+
+
+def test_window_widens_until_enough_experiments_and_datasets(five_datasets) -> None:
+    selection = select_training_set(five_datasets, 0.5, 0.05, min_experiments=30,
+                                    exclude=["synthetic-2"])  # the dataset at 0.5 itself
+    assert selection.widened and selection.tau == pytest.approx(0.2)
+    assert sorted(selection.frame["dcn"].unique()) == [0.3, 0.7]
+    # a frame works as well as a store, and the window never grows beyond [0, 1]
+    frame = five_datasets.query()
+    everything = select_training_set(frame, 0.1, 0.05, min_experiments=10_000)
+    assert len(everything.frame) == 100 and everything.tau == pytest.approx(0.9)
+
+
+def test_selection_errors(five_datasets) -> None:
+    with pytest.raises(InvalidOptionError, match=r"dcn must be in \[0, 1\], but got 1.5"):
+        select_training_set(five_datasets, 1.5)
+    with pytest.raises(InvalidOptionError, match="tau must be >= 0, but got -0.1"):
+        select_training_set(five_datasets, 0.5, -0.1)
+    names = [f"synthetic-{i}" for i in range(5)]
+    with pytest.raises(DataError, match="no experiments to learn from"):
+        select_training_set(five_datasets, None, exclude=names)
+    assert select_training_set(five_datasets, None).tau is None
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def _fast_predictors() -> dict:
+    return {
+        "tap": TAPRegressor(train_steps=30, hidden_size=16, head_size=8),
+        "lightgbm": LightGBMPredictor(n_estimators=50),
+        "dataset_mean": DatasetMeanPredictor(),
+    }
+
+
+def test_benchmark_end_to_end_on_a_tiny_lde(tmp_path) -> None:
+    store = synthetic_lde(n_datasets=3, n_archs=40, seed=4)
+    calls = []
+    report = run_predictor_benchmark(
+        store, predictors=_fast_predictors(), tau=0.05, min_experiments=50, plot_dir=tmp_path,
+        track=False, progress=lambda done, total, label: calls.append((done, total)))
+    assert set(report) >= {"scenarios", "lde", "config", "plots", "seconds", "mlflow_run_id"}
+    assert report["lde"]["experiments"] == 120 and report["lde"]["datasets_with_dcn"] == 3
+    for scenario in ("A", "B", "C"):
+        entry = report["scenarios"][scenario]
+        assert entry["skipped"] is False
+        assert set(entry["predictors"]) == {"tap", "lightgbm", "dataset_mean"}
+        tap = entry["predictors"]["tap"]
+        for metric in METRICS:
+            assert f"{metric}_mean" in tap
+        assert set(tap["per_dataset"]) == {"synthetic-0", "synthetic-1", "synthetic-2"}
+        assert set(tap["per_dataset"]["synthetic-0"]) == set(METRICS)
+    # A: half of each dataset held out; C: the window around each DCN had to widen
+    assert report["scenarios"]["A"]["datasets"]["synthetic-1"] == {"n_train": 20, "n_test": 20}
+    c_info = report["scenarios"]["C"]["datasets"]["synthetic-0"]
+    assert c_info["widened"] is True and c_info["tau_used"] > 0.05 and c_info["n_train"] >= 40
+    # the dataset mean knows nothing of networks
+    assert report["scenarios"]["A"]["predictors"]["dataset_mean"]["kendall_tau_mean"] == 0.0
+    assert calls[-1] == (27, 27) and len(calls) == 27  # 3 scenarios x 3 datasets x 3 predictors
+    assert sorted(p.split("/")[-1] for p in report["plots"]) == sorted(
+        f"predictor_{s}_{n}.png" for s in "ABC" for n in ("tap", "lightgbm", "dataset_mean"))
+    assert all((tmp_path / p.split("/")[-1]).stat().st_size > 1000 for p in report["plots"])
+    json.dumps(report, allow_nan=False)  # strict JSON: undefined values are None
+
+
+def test_single_dataset_without_dcn_runs_only_scenario_a() -> None:
+    frame = synthetic_lde(n_datasets=1, n_archs=30, seed=5).query().assign(dcn=np.nan)
+    report = run_predictor_benchmark(frame, predictors={"lightgbm": LightGBMPredictor(
+        n_estimators=20)}, track=False)
+    assert report["scenarios"]["A"]["skipped"] is False
+    for scenario in ("B", "C"):
+        assert report["scenarios"][scenario]["skipped"] is True
+        assert "needs at least 2 datasets" in report["scenarios"][scenario]["note"]
+        assert report["scenarios"][scenario]["predictors"] == {}
+
+
+def test_benchmark_argument_errors() -> None:
+    store = synthetic_lde(n_datasets=2, n_archs=5, seed=0)
+    with pytest.raises(InvalidOptionError, match="scenarios must be among A, B, C"):
+        run_predictor_benchmark(store, scenarios=("D",), track=False)
+    with pytest.raises(InvalidOptionError, match=r"test_fraction must be in \(0, 1\)"):
+        run_predictor_benchmark(store, test_fraction=1.0, track=False)
+    with pytest.raises(InvalidOptionError, match="predictor must be one of"):
+        run_predictor_benchmark(store, predictors=["oracle"], track=False)
+    with pytest.raises(DataError, match="no ok experiment"):
+        run_predictor_benchmark(MemoryStore(), track=False)
+
+
+@pytest.mark.slow
+def test_benchmark_logs_an_mlflow_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TAPAS_TRACKING", "on")
+    store = synthetic_lde(n_datasets=2, n_archs=20, seed=6)
+    report = run_predictor_benchmark(store, scenarios=("A",), predictors={
+        "lightgbm": LightGBMPredictor(n_estimators=20)}, track=True)
+    assert report["mlflow_run_id"]
+    from tapaskit.tracking import Tracker
+
+    run = Tracker().client.get_run(report["mlflow_run_id"])
+    assert "A.lightgbm.kendall_tau_mean" in run.data.metrics
+    artifacts = {a.path for a in Tracker().client.list_artifacts(report["mlflow_run_id"])}
+    assert "predictor_benchmark.json" in artifacts and "plots" in artifacts
