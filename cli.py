@@ -244,7 +244,7 @@ def characterize_command(
             task = progress.add_task("probe net", total=None, info="")
 
             def callback(epoch: int, epochs: int, acc: float) -> None:
-                progress.update(task, completed=epoch, total=epochs, info=f"val acc {acc:.4f}")
+                progress.update(task, completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
 
         result = characterize_dataset(data_set, probe=probe, seed=_seed(seed), use_cache=not no_cache,
                                       lde_path=_lde_path(lde), progress=callback)
@@ -653,6 +653,8 @@ def ui_command(
 
         tapas ui --port 5050
     """
+    import contextlib
+    import signal
     import subprocess
 
     from tapaskit import paths
@@ -670,11 +672,18 @@ def ui_command(
     sys.stdout.flush()
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command)
+    # own process group, so stopping tapas (Ctrl-C or SIGTERM) stops the server and its workers too
+    process = subprocess.Popen(command, start_new_session=True)
+
+    def stop(*_: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        process.terminate()
+        stop()
         code = process.wait()
     if code not in (0, -15):
         raise typer.Exit(code)

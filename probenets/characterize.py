@@ -273,10 +273,6 @@ def _train(
                 continue
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 loss = loss_fn(model(x_train[idx]), y_train[idx])
-            if not torch.isfinite(loss):
-                raise ProbeTrainingError(
-                    f"the probe's training loss must stay finite, but got {float(loss)} in epoch "
-                    f"{epoch}; try a smaller lr")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -284,11 +280,16 @@ def _train(
             sched.step()
             total += loss.detach().float() * len(idx)
             count += len(idx)
+        mean_loss = float(total) / max(count, 1)  # one device sync per epoch, not per step
+        if not math.isfinite(mean_loss):
+            raise ProbeTrainingError(
+                f"the probe's training loss must stay finite, but got {mean_loss} in epoch "
+                f"{epoch}; try a smaller lr")
         if epoch > epochs - AVERAGE_LAST:
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                 accuracies.append(_accuracy(model, x_val, y_val))
         if progress is not None:
-            progress(epoch, epochs, float(total) / max(count, 1))
+            progress(epoch, epochs, mean_loss)
     return accuracies
 
 

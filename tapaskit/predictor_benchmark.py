@@ -223,7 +223,8 @@ def run_predictor_benchmark(
 
     Args:
         store: the LDE (its ok experiments are used), or an experiment frame.
-        scenarios: any of ``"A"``, ``"B"``, ``"C"``.
+        scenarios: any of ``"A"``, ``"B"``, ``"C"`` (a string such as ``"AC"`` or ``"A,C"``
+            works too).
         predictors: registry names (default: every registered predictor), or a mapping of
             names to unfitted estimators (cloned per split; ``use_dcn`` is set per scenario).
         tau: DCN window half-width of scenario C.
@@ -247,7 +248,9 @@ def run_predictor_benchmark(
         DataError: the LDE holds no ok experiment.
     """
     started = time.perf_counter()
-    wanted = [str(s).upper() for s in ([scenarios] if isinstance(scenarios, str) else scenarios)]
+    if isinstance(scenarios, str):  # "AC", "A,C" and "a c" all mean A and C
+        scenarios = [c for c in scenarios.upper() if c not in ", "]
+    wanted = list(dict.fromkeys(str(s).upper() for s in scenarios))
     unknown = [s for s in wanted if s not in SCENARIOS]
     if unknown or not wanted:
         raise InvalidOptionError(

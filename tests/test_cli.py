@@ -70,3 +70,54 @@ def test_characterize_bad_input_stores_nothing(home, tmp_path):
     lde = tmp_path / "fresh.duckdb"
     assert "only one class" in _one_line_error(run_tapas("characterize", str(path), "--lde", str(lde), home=home))
     assert not lde.exists()
+
+
+def test_lde_refuses_a_corrupt_file_and_bad_imports_without_writing(home, tmp_path):
+    corrupt = tmp_path / "corrupt.duckdb"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    before = corrupt.read_bytes()
+    message = _one_line_error(run_tapas("lde", "stats", "--lde", str(corrupt), home=home))
+    assert "corrupt.duckdb" in message and corrupt.read_bytes() == before
+    bad = tmp_path / "bad.csv"
+    bad.write_text("net,training_dataset,lr,acc_1\n\"[C(8,3,1), SM(10)]\",cifar10,0.001,1.7\n")
+    lde = tmp_path / "m.duckdb"
+    assert "1.7" in _one_line_error(run_tapas("lde", "import", str(bad), "--format", "metaqnn", "--lde", str(lde), home=home))
+    missing = tmp_path / "missing.csv"
+    missing.write_text("net,training_dataset\nx,y\n")
+    assert "missing" in _one_line_error(run_tapas("lde", "import", str(missing), "--format", "metaqnn", "--lde", str(lde), home=home))
+    if lde.exists():
+        assert json_out(run_tapas("lde", "stats", "--lde", str(lde), "--json", home=home))["experiments"] == 0
+
+
+@pytest.mark.slow
+def test_ui_serves_mlflow_on_localhost(home):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TAPAS_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-c", "import cli; cli.main()", "ui", "--port", str(port), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert json.loads(proc.stdout.readline())["url"] == f"http://127.0.0.1:{port}"
+        deadline, body = time.time() + 240, ""
+        while time.time() < deadline and not body:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search",
+                    data=b'{"max_results": 50}', headers={"Content-Type": "application/json"})
+                body = urllib.request.urlopen(request, timeout=5).read().decode()
+            except OSError:
+                time.sleep(1)
+        names = {e["name"] for e in json.loads(body)["experiments"]}
+        assert {"tapas/search", "tapas/train", "tapas/characterize", "tapas/benchmark"} <= names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -6,7 +6,6 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
@@ -157,6 +156,9 @@ def test_benchmark_argument_errors() -> None:
     store = synthetic_lde(n_datasets=2, n_archs=5, seed=0)
     with pytest.raises(InvalidOptionError, match="scenarios must be among A, B, C"):
         run_predictor_benchmark(store, scenarios=("D",), track=False)
+    only_a = run_predictor_benchmark(store, scenarios="a", track=False,
+                                     predictors={"mean": DatasetMeanPredictor()})
+    assert list(only_a["scenarios"]) == ["A"] and only_a["config"]["scenarios"] == ["A"]
     with pytest.raises(InvalidOptionError, match=r"test_fraction must be in \(0, 1\)"):
         run_predictor_benchmark(store, test_fraction=1.0, track=False)
     with pytest.raises(InvalidOptionError, match="predictor must be one of"):

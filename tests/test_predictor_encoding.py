@@ -130,7 +130,8 @@ def test_frame_from_json_equals_frame_from_objects_and_pads_with_zeros() -> None
     steps, lengths = a.padded()
     assert steps.shape == (12, lengths.max(), len(STEP_FEATURES))
     for i, arch in enumerate(archs):
-        np.testing.assert_allclose(steps[i, : lengths[i]], encode_architecture(arch, (3, 16, 16), 10))
+        expected = encode_architecture(arch, (3, 16, 16), 10)
+        np.testing.assert_allclose(steps[i, : lengths[i]], expected)
         assert not steps[i, lengths[i]:].any()
     # a subset, in a given order
     sub, sub_lengths = a.padded(np.array([5, 2]))
@@ -156,6 +157,11 @@ def test_missing_columns_and_wrong_types_are_data_errors() -> None:
         encode_frame([Architecture((Conv(4),))])  # type: ignore[arg-type]
     with pytest.raises(DataError, match="empty"):
         encode_frame(architecture_frame([], input_shape=(1, 8, 8), num_classes=10))
+    frame = architecture_frame([Architecture((Conv(4),))] * 2, input_shape=(1, 8, 8),
+                               num_classes=10)
+    frame["num_classes"] = pd.array([10, None], dtype="Int64")
+    with pytest.raises(DataError, match="num_classes must hold positive integers, but got <NA>"):
+        encode_frame(frame)
 
 
 def test_flat_features_of_a_small_network() -> None:

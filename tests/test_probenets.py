@@ -15,6 +15,7 @@ from probenets import (
     ProbeInputError,
     ProbeOptionError,
     ProbeResult,
+    ProbeTrainingError,
     UnknownProbeError,
     chance_accuracy,
     characterize,
@@ -300,3 +301,10 @@ def test_every_error_is_a_probe_error_and_a_builtin() -> None:
     assert issubclass(ProbeInputError, (ProbeError, ValueError))
     assert issubclass(ProbeOptionError, (ProbeError, ValueError))
     assert issubclass(UnknownProbeError, (ProbeError, KeyError))
+    assert issubclass(ProbeTrainingError, (ProbeError, RuntimeError))
+
+
+def test_a_diverging_probe_raises_instead_of_reporting_chance() -> None:
+    x, y = blobs(n=80)
+    with pytest.raises(ProbeTrainingError, match="training loss must stay finite"):
+        characterize(x, y, **{**FAST, "lr": 1e30})

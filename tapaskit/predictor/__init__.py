@@ -7,7 +7,8 @@ See ``docs/predictor.md`` for the encoding, the training and the benchmark figur
 Example:
     >>> from tapaskit.predictor import make_predictor, select_training_set
     >>> selection = select_training_set(store, dcn=0.42)          # doctest: +SKIP
-    >>> tap = make_predictor("tap").fit(selection.frame, selection.frame["peak_accuracy"])  # doctest: +SKIP
+    >>> frame = selection.frame                                   # doctest: +SKIP
+    >>> tap = make_predictor("tap").fit(frame, frame["peak_accuracy"])  # doctest: +SKIP
 """
 
 from __future__ import annotations

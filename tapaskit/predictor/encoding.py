@@ -46,13 +46,13 @@ Context features (:data:`CONTEXT_FEATURES`), one vector per row of the input fra
 Speed: the encoder walks the layer list once in plain Python, writing raw counts into one flat
 list for a whole frame; the logarithms are then taken by numpy for all steps at once. JSON texts
 (LDE rows) are parsed and walked once per (text, input shape, classes) and cached; Architecture
-objects are walked afresh (walking costs about what hashing the object for a cache would). :func:`tapaskit.shapes.infer_shapes` stays the reference; the tests check
-the cumulative counts against it, and an invalid network is handed to it for the error message.
+objects are walked afresh (walking costs about what hashing the object for a cache would).
+:func:`tapaskit.shapes.infer_shapes` stays the reference: the tests check the cumulative counts
+against it, and an invalid network is handed to it for the error message.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,7 +73,7 @@ from tapaskit.architecture import (
     Residual,
 )
 from tapaskit.errors import InvalidArchitectureError
-from tapaskit.predictor.inputs import HPARAM_COLUMNS, check_frame
+from tapaskit.predictor.inputs import check_frame
 from tapaskit.shapes import infer_shapes, shortcut_stride
 
 STEP_TYPES: tuple[str, ...] = ("input", "conv", "pool", "residual", "gap", "fc", "head")
@@ -361,8 +361,8 @@ def context_features(X: pd.DataFrame) -> np.ndarray:
             np.log2(_column(X, "in_height")),
             np.log2(_column(X, "in_width")),
             np.where(lr > 0, np.log10(lr), np.nan),
-            np.log2(_column(X, HPARAM_COLUMNS[1])),
-            np.log2(_column(X, HPARAM_COLUMNS[2])),
+            np.log2(_column(X, "epochs")),
+            np.log2(_column(X, "batch_size")),
         ], axis=1)
     return out
 

@@ -7,15 +7,14 @@ that are not in an LDE, build the frame with :func:`architecture_frame`.
 
 Columns (:data:`REQUIRED_COLUMNS` must be there, the others may be missing or hold NaN):
 
-============================  ==================================================================
-``arch_json`` or ``architecture``  canonical JSON text, or :class:`~tapaskit.architecture.Architecture`
-                              objects (faster: no parsing); ``architecture`` wins when both exist
-``num_classes``               classes of the dataset (>= 2)
-``in_channels``, ``in_height``, ``in_width``  input shape (C, H, W) of one sample
-``dcn``                       the dataset's DCN in [0, 1]; NaN when unknown
-``lr``, ``epochs``, ``batch_size``  training hyperparameters of the experiment (optional)
-``dataset_name``              optional; groups rows for ranking losses and per-dataset means
-============================  ==================================================================
+- ``arch_json`` (canonical JSON text) or ``architecture``
+  (:class:`~tapaskit.architecture.Architecture` objects, faster: no parsing); ``architecture``
+  wins when both exist;
+- ``num_classes``: classes of the dataset (>= 2);
+- ``in_channels``, ``in_height``, ``in_width``: input shape (C, H, W) of one sample;
+- ``dcn``: the dataset's DCN in [0, 1]; NaN when unknown (optional);
+- ``lr``, ``epochs``, ``batch_size``: training hyperparameters of the experiment (optional);
+- ``dataset_name``: optional; groups rows for ranking losses and per-dataset means.
 """
 
 from __future__ import annotations
@@ -51,7 +50,8 @@ def check_frame(X: Any) -> pd.DataFrame:
     """Check that ``X`` is a predictor input frame and return it (not copied).
 
     Raises:
-        DataError: ``X`` is not a DataFrame, is empty, or lacks a required column.
+        DataError: ``X`` is not a DataFrame, is empty, lacks a required column, or a required
+            column holds a missing or non-positive value.
     """
     if not isinstance(X, pd.DataFrame):
         raise DataError(
@@ -65,6 +65,13 @@ def check_frame(X: Any) -> pd.DataFrame:
         missing.insert(0, "arch_json (or architecture)")
     if missing:
         raise DataError(f"predictor input is missing columns: {', '.join(missing)}")
+    for column in REQUIRED_COLUMNS:
+        values = pd.to_numeric(X[column], errors="coerce")
+        if values.isna().any() or (values < 1).any():
+            bad = X[column][values.isna() | (values < 1)].iloc[0]
+            raise DataError(
+                f"predictor input column {column} must hold positive integers, but got {bad!r}"
+            )
     return X
 
 
@@ -76,12 +83,16 @@ def check_targets(y: Any, n_rows: int) -> np.ndarray:
     """
     values = np.asarray(y, dtype=np.float64).reshape(-1)
     if values.shape[0] != n_rows:
-        raise DataError(f"y must have one accuracy per row of X ({n_rows}), but got {values.shape[0]}")
+        raise DataError(
+            f"y must have one accuracy per row of X ({n_rows}), but got {values.shape[0]}"
+        )
     if not np.all(np.isfinite(values)):
-        raise DataError(f"y must hold finite accuracies, but {int(np.sum(~np.isfinite(values)))} are NaN/inf")
+        bad = int(np.sum(~np.isfinite(values)))
+        raise DataError(f"y must hold finite accuracies, but {bad} are NaN/inf")
     if values.min() < 0.0 or values.max() > 1.0:
         raise DataError(
-            f"y must hold accuracies in [0, 1], but got values in [{values.min():g}, {values.max():g}]"
+            "y must hold accuracies in [0, 1], but got values in "
+            f"[{values.min():g}, {values.max():g}]"
         )
     return values
 
@@ -124,11 +135,15 @@ def architecture_frame(
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
-        raise DataError(f"input_shape must be (C, H, W) with positive sizes, but got {input_shape!r}")
+        raise DataError(
+            f"input_shape must be (C, H, W) with positive sizes, but got {input_shape!r}"
+        )
     archs = list(architectures)
     for i, arch in enumerate(archs):
         if not isinstance(arch, Architecture):
-            raise DataError(f"architectures[{i}] must be an Architecture, but got {type(arch).__name__}")
+            raise DataError(
+                f"architectures[{i}] must be an Architecture, but got {type(arch).__name__}"
+            )
     n = len(archs)
     column = pd.Series(archs, dtype=object)
 

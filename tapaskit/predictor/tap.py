@@ -89,8 +89,8 @@ class TAPRegressor(BasePredictor):
         hidden_size: units of each of the two LSTMs.
         head_size: hidden units of the regressor head.
         epochs: passes over the training experiments; ``None`` trains for ``train_steps``
-            minibatch updates instead, whatever the data size (150 epochs of 500 experiments,
-            25 of 3,000), which keeps small training sets from being undertrained and large
+            minibatch updates instead, whatever the data size (125 epochs of 500 experiments,
+            22 of 3,000), which keeps small training sets from being undertrained and large
             ones within a minute.
         train_steps: minibatch updates when ``epochs`` is ``None``.
         lr: peak learning rate of AdamW (cosine decay to 0).

@@ -1,0 +1,97 @@
+"""The whole loop on a small LDE made by a real mini campaign: search, resume, standalone model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lde import DuckDBStore
+
+from tapaskit.campaign import plan_campaign, run_campaign
+from tapaskit.search_pipeline import SearchConfig, SearchEvents, run_search
+from tapaskit.tracking import Tracker
+
+pytestmark = pytest.mark.slow
+
+
+class Stop(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def mini_lde(tmp_path_factory):
+    """2 datasets x 12 architectures x 1 epoch, trained for real."""
+    home = tmp_path_factory.mktemp("home")
+    import os
+
+    os.environ["TAPAS_HOME"] = str(home)
+    path = home / "mini.duckdb"
+    store = DuckDBStore(path)
+    report = run_campaign(plan_campaign("mini", archs=12, epochs=1), store, workers=1)
+    assert report.ok + report.failed == 24
+    return path
+
+
+def _config(**kw):
+    base = dict(dataset="digits", preset="quick", budget=96, top_k=2, epochs=1, predictor="lightgbm", tau=0.5)
+    return SearchConfig(**{**base, **kw})
+
+
+def test_search_writes_a_model_that_runs_with_torch_alone(mini_lde, tmp_path, home):
+    before = DuckDBStore(mini_lde).stats()["experiments"]
+    out = tmp_path / "s"
+    summary = run_search(_config(), out_dir=out, lde_path=mini_lde)
+    assert summary["lde_rows_added"] == 2
+    assert DuckDBStore(mini_lde).stats()["experiments"] == before + 2
+    assert len(summary["candidates"]) == 2 and summary["best"]["arch_hash"]
+    assert json.loads((out / "summary.json").read_text())["search_id"] == summary["search_id"]
+    # model.py needs nothing but torch: run it in a plain interpreter on the digits validation split
+    from tapaskit.datasets import load_dataset
+
+    ds = load_dataset("digits")
+    _, val = ds.split(val_fraction=0.2, seed=0)
+    np.savez(tmp_path / "batch.npz", x=ds.x[val], y=ds.y[val])
+    code = (
+        "import sys, numpy as np, torch; sys.path.insert(0, sys.argv[1]); import model;"
+        "net = model.load_model(sys.argv[1] + '/weights.pt'); d = np.load(sys.argv[2]);"
+        "pred = net(torch.from_numpy(d['x'])).argmax(1).numpy(); print((pred == d['y']).mean());"
+        "assert 'tapaskit' not in sys.modules"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(out), str(tmp_path / "batch.npz")],
+                          capture_output=True, text=True, check=True)
+    assert float(proc.stdout) == pytest.approx(summary["best"]["peak_accuracy"], abs=1e-6)
+    runs = Tracker().runs("search")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == summary["mlflow_run_id"]]
+    assert parents and len(children) == 2
+
+
+def test_killed_search_resumes_without_duplicates(mini_lde, tmp_path, home):
+    out = tmp_path / "r"
+
+    def boom_after_training(i, total, result):
+        raise Stop()
+
+    with pytest.raises(Stop):  # killed during the trainings, after the search finished
+        run_search(_config(seed=3), out_dir=out, lde_path=mini_lde,
+                   events=SearchEvents(training_done=boom_after_training))
+    rows = DuckDBStore(mini_lde).stats()["experiments"]
+    summary = run_search(_config(seed=3), out_dir=out, lde_path=mini_lde, resume=True)
+    after = DuckDBStore(mini_lde).stats()["experiments"]
+    assert after - rows == summary["lde_rows_added"] == 2
+    again = run_search(_config(seed=3), out_dir=out, lde_path=mini_lde, resume=True)
+    assert again["lde_rows_added"] == 0 and again["search_id"] == summary["search_id"]
+    assert DuckDBStore(mini_lde).stats()["experiments"] == after
+
+
+def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home):
+    from tapaskit.errors import InvalidOptionError
+
+    out = tmp_path / "x"
+    run_search(_config(top_k=1), out_dir=out, lde_path=mini_lde)
+    with pytest.raises(InvalidOptionError, match="belongs to another search"):
+        run_search(_config(top_k=1, seed=9), out_dir=out, lde_path=mini_lde, resume=True)
