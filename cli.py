@@ -111,12 +111,18 @@ def _progress(enabled: bool) -> Iterator[Any]:
         yield progress
 
 
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
+    from rich.markup import escape  # dataset specs like name[n=5000] are not markup
+
     for row in rows:
-        table.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row])
+        table.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else escape(str(v))) for v in row])
     out.print(table)
 
 
@@ -295,7 +301,7 @@ def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
     def render() -> None:
         out.print(f"datasets {stats['datasets']}  experiments {stats['experiments']} "
                   f"(ok {stats['ok_experiments']})  architectures {stats['architectures']}  "
-                  f"DCN {stats['dcn_min']} .. {stats['dcn_max']}", highlight=False)
+                  f"DCN {_fmt(stats['dcn_min'])} .. {_fmt(stats['dcn_max'])}", highlight=False)
         _table("Datasets", ["name", "DCN", "experiments", "ok", "mean peak acc"],
                [[d["name"], d["dcn"], d["experiments"], d["ok_experiments"], d.get("peak_accuracy_mean")]
                 for d in stats["per_dataset"]])

@@ -119,6 +119,7 @@ def characterize(
     batch_size: int = DEFAULT_BATCH_SIZE,
     lr: float | None = None,
     device: str | torch.device | None = None,
+    num_threads: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> ProbeResult:
     """Train a probe on a stratified subsample of ``(x, y)`` and return the dataset's DCN.
@@ -135,6 +136,9 @@ def characterize(
         batch_size: training batch size (at least 2, batch norm needs it).
         lr: peak learning rate; None takes the probe's registered one.
         device: ``"cpu"``, ``"cuda"``... or None for CUDA when available, else CPU.
+        num_threads: CPU threads torch may use during this call (restored afterwards); None
+            leaves torch's setting alone. 1 is much faster on a machine whose cores are busy
+            with other work, where torch's threads wait for each other (see the README).
         progress: called after each epoch with ``(epoch, epochs, train_loss)``, epoch from 1,
             ``train_loss`` the epoch's mean training loss.
 
@@ -157,6 +161,9 @@ def characterize(
     lr = spec.lr if lr is None else lr
     _check_options(seed=seed, split_seed=split_seed, max_train=max_train, max_val=max_val,
                    epochs=epochs, batch_size=batch_size, lr=lr, num_classes=num_classes)
+    if num_threads is not None and (not _is_int(num_threads) or num_threads < 1):
+        raise ProbeOptionError(
+            f"num_threads must be an integer >= 1 or None, but got {num_threads!r}")
     dev = _resolve_device(device)
 
     train_idx, val_idx = stratified_split(y, counts, max_train=max_train, max_val=max_val,
@@ -169,8 +176,14 @@ def characterize(
     generator = torch.Generator().manual_seed(seed)
     model = spec.build(tuple(int(s) for s in x.shape[1:]), num_classes,  # type: ignore[arg-type]
                        generator=generator, device=dev)
-    val_accuracies = _train(model, x_train_t, y_train, x_val_t, y_val, generator=generator,
-                            epochs=epochs, batch_size=batch_size, lr=lr, progress=progress)
+    threads_before = torch.get_num_threads()
+    try:
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        val_accuracies = _train(model, x_train_t, y_train, x_val_t, y_val, generator=generator,
+                                epochs=epochs, batch_size=batch_size, lr=lr, progress=progress)
+    finally:
+        torch.set_num_threads(threads_before)
     accuracy = float(np.mean(val_accuracies))
     return ProbeResult(
         dcn=dcn_from_accuracy(accuracy, num_classes), probe_accuracy=accuracy,

@@ -182,7 +182,7 @@ PROBES: Mapping[str, ProbeSpec] = MappingProxyType({
             description="flatten, 256-unit hidden layer with batch norm and ReLU, linear",
         ),
         ProbeSpec(
-            name="linear", version="1", lr=3e-3, factory=_build_linear,
+            name="linear", version="1", lr=1e-2, factory=_build_linear,
             description="logistic regression on the standardised pixels",
         ),
     )

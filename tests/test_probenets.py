@@ -276,6 +276,7 @@ def test_bad_input_raises_a_clear_error(case: tuple[str, np.ndarray, np.ndarray,
     ({"split_seed": 1.5}, "split_seed must be an integer >= 0, but got 1.5"),
     ({"lr": 0.0}, "lr must be a positive finite number, but got 0.0"),
     ({"device": "tpu:x"}, "device must be"),
+    ({"num_threads": 0}, "num_threads must be an integer >= 1 or None, but got 0"),
 ])
 def test_bad_option_raises_a_clear_error(option: dict[str, object], match: str) -> None:
     x, y = blobs(n=40)
@@ -308,3 +309,13 @@ def test_a_diverging_probe_raises_instead_of_reporting_chance() -> None:
     x, y = blobs(n=80)
     with pytest.raises(ProbeTrainingError, match="training loss must stay finite"):
         characterize(x, y, **{**FAST, "lr": 1e30})
+
+
+def test_num_threads_applies_during_the_call_and_is_restored() -> None:
+    x, y = blobs(n=80)
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    characterize(x, y, num_threads=1, progress=lambda *a: seen.append(torch.get_num_threads()),
+                 **FAST)
+    assert seen == [1, 1, 1]
+    assert torch.get_num_threads() == before
