@@ -218,7 +218,7 @@ def train_command(
 @app.command("characterize")
 def characterize_command(
     dataset: Annotated[str, typer.Argument(help="Built-in name, variant spec or path to user data.")],
-    probe: Annotated[str, typer.Option(help="Probe net (convnet-bn is the default; see probenets).")] = "convnet-bn",
+    probe: Annotated[Optional[str], typer.Option(help="Probe net: mlp (default), convnet-bn or linear.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if the LDE holds this DCN.")] = False,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
@@ -252,7 +252,7 @@ def characterize_command(
             def callback(epoch: int, epochs: int, acc: float) -> None:
                 progress.update(task, completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
 
-        result = characterize_dataset(data_set, probe=probe, seed=_seed(seed), use_cache=not no_cache,
+        result = characterize_dataset(data_set, probe=probe or DEFAULT_PROBE, seed=_seed(seed), use_cache=not no_cache,
                                       lde_path=_lde_path(lde), progress=callback)
     _emit(as_json, result.to_dict(), lambda: _table(
         f"{result.dataset}", ["field", "value"],

@@ -263,7 +263,7 @@ def _train(
     y_val: torch.Tensor, *, generator: torch.Generator, epochs: int, batch_size: int, lr: float,
     progress: Callable[[int, int, float], None] | None,
 ) -> list[float]:
-    """Train ``model`` in place; the validation accuracies after the last ``AVERAGE_LAST`` epochs."""
+    """Train ``model`` in place; return the validation accuracies of the last epochs."""
     dev = x_train.device
     n = len(x_train)
     steps_per_epoch = math.ceil(n / batch_size)

@@ -46,7 +46,9 @@ class ConvProbe(nn.Module):
     work. A final unpooled block precedes the global average pool.
     """
 
-    def __init__(self, input_shape: InputShape, num_classes: int, widths: tuple[int, int] = (32, 64)):
+    def __init__(
+        self, input_shape: InputShape, num_classes: int, widths: tuple[int, int] = (32, 64),
+    ) -> None:
         super().__init__()
         channels, height, width = input_shape
         layers: list[nn.Module] = []
@@ -118,7 +120,8 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
         elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
             layer.reset_parameters()
         elif any(True for _ in layer.parameters(recurse=False)):
-            raise TypeError(f"init_parameters does not know how to initialise {type(layer).__name__}")
+            raise TypeError(
+                f"init_parameters does not know how to initialise {type(layer).__name__}")
 
 
 @dataclass(frozen=True)
@@ -170,25 +173,31 @@ class ProbeSpec:
         return module.to(device).train()
 
 
+# Version history: 1 trained 6 epochs at lr 3e-3; 2 trains 8 epochs at the lrs below. Cached DCNs of
+# another version are recomputed, never mixed.
 PROBES: Mapping[str, ProbeSpec] = MappingProxyType({
     spec.name: spec
     for spec in (
         ProbeSpec(
-            name="convnet-bn", version="1", lr=6e-3, factory=_build_convnet,
+            name="convnet-bn", version="2", lr=6e-3, factory=_build_convnet,
             description="3x3 conv/BN/ReLU blocks (32, 64, 64... channels), max-pool, GAP, linear",
         ),
         ProbeSpec(
-            name="mlp", version="1", lr=3e-3, factory=_build_mlp,
+            name="mlp", version="2", lr=3e-3, factory=_build_mlp,
             description="flatten, 256-unit hidden layer with batch norm and ReLU, linear",
         ),
         ProbeSpec(
-            name="linear", version="1", lr=1e-2, factory=_build_linear,
+            name="linear", version="2", lr=1e-2, factory=_build_linear,
             description="logistic regression on the standardised pixels",
         ),
     )
 })
 
-DEFAULT_PROBE = "convnet-bn"
+#: The default probe. The MLP's DCN tracks how a broad pool of CNNs fares far better than the
+#: batch-normalised convnet's (Spearman 0.98 against 0.58 over the 13 datasets of the seeding campaign,
+#: chance-corrected mean accuracy of 150 networks each; see probenets/README.md): the convnet solves
+#: some datasets (oriented textures, shapes) that most networks find hard.
+DEFAULT_PROBE = "mlp"
 
 
 def get_probe(name: str) -> ProbeSpec:

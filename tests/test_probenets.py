@@ -10,6 +10,7 @@ import torch
 
 from probenets import (
     AVERAGE_LAST,
+    DEFAULT_PROBE,
     PROBES,
     ProbeError,
     ProbeInputError,
@@ -24,8 +25,9 @@ from probenets import (
     stratified_split,
 )
 
-# Small and quick: the probe trains on a few hundred 8x8 images for a few epochs.
-FAST = {"epochs": 3, "batch_size": 32, "device": "cpu"}
+# Small and quick: the probe trains on a few hundred 8x8 images for a few epochs; one thread
+# because torch's threads wait for each other on a CPU that other jobs keep busy.
+FAST = {"epochs": 3, "batch_size": 32, "device": "cpu", "num_threads": 1}
 
 
 def blobs(n: int = 240, num_classes: int = 2, shape: tuple[int, int, int] = (1, 8, 8),
@@ -109,7 +111,9 @@ def test_registry_lists_versions_and_unknown_names_are_explained() -> None:
 @pytest.mark.parametrize("name", sorted(PROBES))
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (1, 1, 40), (1, 28, 28), (2, 5, 3)])
 @pytest.mark.parametrize("k", [2, 7])
-def test_probe_adapts_to_shape_and_class_count(name: str, shape: tuple[int, int, int], k: int) -> None:
+def test_probe_adapts_to_shape_and_class_count(
+    name: str, shape: tuple[int, int, int], k: int,
+) -> None:
     model = PROBES[name].build(shape, k, generator=torch.Generator().manual_seed(0))
     x = torch.randn(4, *shape)  # (B, C, H, W)
     logits = model(x)
@@ -173,7 +177,7 @@ def test_characterize_returns_a_complete_result() -> None:
     assert 0.0 <= result.dcn <= 1.0
     assert result.dcn == pytest.approx(dcn_from_accuracy(result.probe_accuracy, 3))
     assert result.num_classes == 3 and result.chance_accuracy == pytest.approx(1 / 3)
-    assert result.probe == "convnet-bn" and result.probe_version == PROBES["convnet-bn"].version
+    assert result.probe == DEFAULT_PROBE and result.probe_version == PROBES[DEFAULT_PROBE].version
     assert result.n_train + result.n_val == len(y)
     assert result.n_val == 60  # 25 % of 240
     assert len(result.val_accuracies) == AVERAGE_LAST
@@ -249,7 +253,8 @@ def _bad_inputs() -> list[tuple[str, np.ndarray, np.ndarray, str]]:
         ("length mismatch", x, y[:30], "same length, but got 40 images and 30 labels"),
         ("NaN", nan_x, y, "x must be finite, but sample 7 holds NaN or inf"),
         ("inf", inf_x, y, "x must be finite, but sample 3 holds NaN or inf"),
-        ("float labels", x, y.astype(np.float32), "labels must be integers 0..K-1, but got dtype float32"),
+        ("float labels", x, y.astype(np.float32),
+         "labels must be integers 0..K-1, but got dtype float32"),
         ("negative labels", x, y - 1, "labels must be integers 0..K-1, but got the label -1"),
         ("single class", x, np.zeros_like(y), "at least 2 classes, but every label is 0"),
         ("class with one sample", x, one_rare, r"at least 2 samples of every class .* class 1: 1"),
@@ -315,7 +320,6 @@ def test_num_threads_applies_during_the_call_and_is_restored() -> None:
     x, y = blobs(n=80)
     before = torch.get_num_threads()
     seen: list[int] = []
-    characterize(x, y, num_threads=1, progress=lambda *a: seen.append(torch.get_num_threads()),
-                 **FAST)
+    characterize(x, y, progress=lambda *a: seen.append(torch.get_num_threads()), **FAST)
     assert seen == [1, 1, 1]
     assert torch.get_num_threads() == before
