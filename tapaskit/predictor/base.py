@@ -24,7 +24,21 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from tapaskit.errors import NotFittedError
 from tapaskit.predictor.inputs import check_frame, check_targets
 
-__all__ = ["BasePredictor"]
+__all__ = ["BasePredictor", "from_chance_corrected", "to_chance_corrected"]
+
+
+# Every predictor learns the chance-corrected accuracy (acc - 1/K) / (1 - 1/K), the same scale as
+# the DCN, and reports plain accuracy again. Without it, a 2-class dataset next to 10-class ones in
+# the DCN window is predicted at the 10-class level (measured on the default LDE, scenario C,
+# LightGBM: MAE 0.126 -> 0.103 and R^2 -0.78 -> 0.24, Kendall tau 0.687 -> 0.691).
+def to_chance_corrected(accuracy: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+    chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
+    return (accuracy - chance) / (1.0 - chance)
+
+
+def from_chance_corrected(kappa: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+    chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
+    return chance + kappa * (1.0 - chance)
 
 
 class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
@@ -52,7 +66,7 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         """
         X = check_frame(X)
         targets = check_targets(y, len(X))
-        self._fit(X, targets)
+        self._fit(X, to_chance_corrected(targets, X))
         self.n_train_ = len(X)
         self.is_fitted_ = True
         return self
@@ -69,7 +83,7 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         """
         self._check_fitted()
         X = check_frame(X)
-        return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+        return from_chance_corrected(np.asarray(self._predict(X), dtype=np.float64).reshape(-1), X)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "is_fitted_", False):

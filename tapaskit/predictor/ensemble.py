@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapaskit.errors import InvalidOptionError
-from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
 
 __all__ = ["EnsemblePredictor"]
 
@@ -62,8 +62,9 @@ class EnsemblePredictor(BasePredictor):
             member = make_predictor(name, use_dcn=self.use_dcn)
             if "seed" in member.get_params():
                 member.set_params(seed=self.seed)
-            self.estimators_.append(member.fit(X, y))
+            # members take plain accuracies and convert them themselves (see base.py)
+            self.estimators_.append(member.fit(X, from_chance_corrected(y, X)))
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         predictions = np.stack([member.predict(X) for member in self.estimators_])  # (M, N)
-        return self.weights_ @ predictions
+        return to_chance_corrected(self.weights_ @ predictions, X)

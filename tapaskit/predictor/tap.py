@@ -313,6 +313,9 @@ class TAPRegressor(BasePredictor):
     def predict_encoded(self, encoded: EncodedFrame) -> np.ndarray:
         """Predict from an already encoded frame (what :meth:`predict` does after encoding).
 
+        Returns the chance-corrected accuracy the network learns (see ``base.py``);
+        :meth:`predict` converts it back to plain accuracy.
+
         Raises:
             NotFittedError: before :meth:`fit`.
         """
