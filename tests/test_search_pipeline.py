@@ -26,14 +26,13 @@ class Stop(Exception):
 def mini_lde(tmp_path_factory):
     """2 datasets x 12 architectures x 1 epoch, trained for real."""
     home = tmp_path_factory.mktemp("home")
-    import os
-
-    os.environ["TAPAS_HOME"] = str(home)
-    path = home / "mini.duckdb"
-    store = DuckDBStore(path)
-    report = run_campaign(plan_campaign("mini", archs=12, epochs=1), store, workers=1)
-    assert report.ok + report.failed == 24
-    return path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TAPAS_HOME", str(home))
+        path = home / "mini.duckdb"
+        store = DuckDBStore(path)
+        report = run_campaign(plan_campaign("mini", archs=12, epochs=1), store, workers=1)
+        assert report.ok + report.failed == 24
+        yield path
 
 
 def _config(**kw):
