@@ -238,8 +238,9 @@ def characterize_command(
 
         tapas characterize ./my_images --probe mlp --no-cache
     """
-    from tapaskit.characterization import characterize_dataset
+    from probenets import DEFAULT_PROBE
 
+    from tapaskit.characterization import characterize_dataset
     from tapaskit.datasets import load_dataset
 
     as_json = _json_mode(json_)
