@@ -52,14 +52,28 @@ def test_user_mistakes_give_one_line_and_exit_1(home, tmp_path):
     assert not lde.exists()  # nothing was written
 
 
-def test_characterize_stores_the_dcn_and_answers_from_cache(home):
-    first = json_out(run_tapas("characterize", "digits", "--json", home=home))
+def test_characterize_stores_the_dcn_and_answers_from_cache(home, tmp_path):
+    lde = str(tmp_path / "c.duckdb")  # an empty LDE: the default one already knows digits
+    first = json_out(run_tapas("characterize", "digits", "--lde", lde, "--json", home=home))
     assert 0.0 <= first["dcn"] <= 1.0 and first["cached"] is False
     assert {"dataset", "fingerprint", "dcn", "probe", "seconds", "cached"} <= set(first)
-    second = json_out(run_tapas("characterize", "digits", "--json", home=home))
+    second = json_out(run_tapas("characterize", "digits", "--lde", lde, "--json", home=home))
     assert second["cached"] is True and second["dcn"] == first["dcn"]
-    fresh = json_out(run_tapas("characterize", "digits", "--no-cache", "--json", home=home))
+    fresh = json_out(run_tapas("characterize", "digits", "--lde", lde, "--no-cache", "--json", home=home))
     assert fresh["cached"] is False
+
+
+def _fashion_available() -> bool:
+    from tapaskit.datasets import list_builtin
+
+    return any(i.name == "fashion-mnist" and i.available for i in list_builtin())
+
+
+@pytest.mark.skipif(not _fashion_available(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_easier_variant_gets_a_higher_dcn(home):
+    easy = json_out(run_tapas("characterize", "fashion-mnist[classes=1,8]", "--json", home=home))
+    hard = json_out(run_tapas("characterize", "fashion-mnist[label_noise=0.4]", "--json", home=home))
+    assert easy["dcn"] > hard["dcn"] + 0.3
 
 
 def test_characterize_bad_input_stores_nothing(home, tmp_path):
