@@ -243,8 +243,11 @@ def characterize_command(
     from tapaskit.characterization import characterize_dataset
     from tapaskit.datasets import load_dataset
 
+    from probenets import get_probe
+
     as_json = _json_mode(json_)
     data_set = load_dataset(dataset)
+    get_probe(probe or DEFAULT_PROBE)  # an unknown probe fails before any output
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
@@ -494,6 +497,7 @@ def search_command(
 
         tapas search ./my_images --max-params 200000 --resume --out ./run1
     """
+    from tapaskit.datasets import load_dataset
     from tapaskit.predictor import DEFAULT_PREDICTOR
     from tapaskit.search_pipeline import SearchConfig, SearchEvents, resolve_config, run_search
 
@@ -502,6 +506,7 @@ def search_command(
         dataset=dataset, strategy=strategy, preset=preset, budget=budget, top_k=top_k, epochs=epochs,
         max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
         seed=_seed(seed), device=device))
+    load_dataset(dataset)  # a bad dataset fails before any output (built-ins are cached in-process)
     with _progress(not as_json) as progress:
         events = SearchEvents()
         if progress is not None:
@@ -569,8 +574,12 @@ def benchmark_predictor_command(
     """
     from tapaskit.predictor_benchmark import run_predictor_benchmark
 
+    from tapaskit.errors import InvalidOptionError
+
     as_json = _json_mode(json_)
     scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
+    if not set(scenarios) <= {"A", "B", "C"}:
+        raise InvalidOptionError(f"scenario must be A, B, C, a comma-separated list of them or all, but got {scenario!r}")
     names = [p.strip() for p in predictors.split(",")] if predictors else None
     store = _open_store(lde)
     with _progress(not as_json) as progress:

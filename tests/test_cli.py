@@ -49,6 +49,10 @@ def test_user_mistakes_give_one_line_and_exit_1(home, tmp_path):
         run_tapas("train", "digits", "--arch", '[{"type": "conv", "filters": 0}]', "--lde", str(lde), home=home))
     assert "no class sub-folders" in _one_line_error(
         run_tapas("train", str(tmp_path / "empty"), "--arch", arch, "--lde", str(lde), home=home))
+    assert "unknown dataset 'nope'" in _one_line_error(
+        run_tapas("search", "nope", "--preset", "quick", "--lde", str(lde), home=home))
+    assert "probe must be one of" in _one_line_error(
+        run_tapas("characterize", "digits", "--probe", "resnet", "--lde", str(lde), home=home))
     assert not lde.exists()  # nothing was written
 
 
