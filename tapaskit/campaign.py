@@ -236,13 +236,6 @@ def run_campaign(
         seconds=time.perf_counter() - started)
 
 
-def default_parquet_path() -> Path:
-    """Where the embedded default LDE lives inside the package."""
-    import lde
-
-    return Path(lde.__file__).parent / "default" / "default_lde.parquet"
-
-
 def ship_campaign(plan: CampaignPlan, store: ExperimentStore, target: str | Path, *, command: str,
                   report: CampaignReport | None = None) -> dict[str, Any]:
     """Export the campaign's LDE to ``target`` (Parquet) and write ``DATA_CARD.md`` beside it."""
