@@ -381,10 +381,12 @@ def lde_import_command(
 
         data: dict[str, Any] = {"imported": import_metaqnn(store, path, dcn=dcn), "format": "metaqnn"}
     else:
+        import dataclasses
+
         from lde.io import import_experiments
 
         report = import_experiments(store, path, format=format)
-        data = {**(report.to_dict() if hasattr(report, "to_dict") else vars(report)), "format": format or path.suffix[1:]}
+        data = {**dataclasses.asdict(report), "path": str(report.path)}
     data["lde"] = str(getattr(store, "path", ""))
     _emit(_json_mode(json_), data, lambda: out.print(
         f"imported into {data['lde']}: {json.dumps({k: v for k, v in data.items() if k != 'lde'}, default=str)}",
