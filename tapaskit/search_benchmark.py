@@ -25,7 +25,7 @@ import numpy as np
 from lde import ExperimentStore
 
 from tapaskit.errors import DataError
-from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, make_predictor, select_training_set
+from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, seeded_predictor, select_training_set
 from tapaskit.tracking import Tracker
 
 
@@ -79,7 +79,7 @@ def run_search_benchmark(
         others = frame[frame["dataset_fingerprint"] != fingerprint]
         dcn = float(pool["dcn"].iloc[0])
         selection = select_training_set(others, dcn, tau)
-        model = make_predictor(predictor, **({"seed": seed} if "seed" in make_predictor(predictor).get_params() else {}))
+        model = seeded_predictor(predictor, seed)
         model.fit(selection.frame, selection.frame["peak_accuracy"].to_numpy())
         truth = pool["peak_accuracy"].to_numpy(dtype=float)
         predicted = np.asarray(model.predict(pool), dtype=float)

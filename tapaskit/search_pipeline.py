@@ -41,7 +41,7 @@ from tapaskit.datasets import Dataset, load_dataset
 from tapaskit.errors import InvalidOptionError
 from tapaskit.experiments import open_lde, record_training
 from tapaskit.model_export import write_model_files
-from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, make_predictor, select_training_set
+from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, seeded_predictor, select_training_set
 from tapaskit.search import STRATEGIES, Reward
 from tapaskit.tracking import Tracker
 from tapaskit.trainer import Hyperparameters, TrainResult, train_architecture
@@ -130,7 +130,7 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str, tau: float, 
     info = {"predictor": name, "tau_requested": tau, "tau_used": selection.tau,
             "widened": selection.widened, "experiments": len(frame),
             "datasets": sorted(frame["dataset_name"].astype(str).unique().tolist()), "cached": False}
-    predictor = make_predictor(name, **({"seed": seed} if "seed" in make_predictor(name).get_params() else {}))
+    predictor = seeded_predictor(name, seed)
     cache = paths.data_home() / "predictors" / f"{name}-{_frame_key(frame, name, selection.tau)}-{seed}.pt"
     started = time.perf_counter()
     if hasattr(type(predictor), "load") and cache.is_file():

@@ -31,7 +31,7 @@ from tapaskit.predictor.ensemble import EnsemblePredictor
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
 from tapaskit.predictor.inputs import REQUIRED_COLUMNS, architecture_frame
 from tapaskit.predictor.metrics import METRICS, regression_report
-from tapaskit.predictor.registry import DEFAULT_PREDICTOR, PREDICTORS, make_predictor
+from tapaskit.predictor.registry import DEFAULT_PREDICTOR, PREDICTORS, make_predictor, seeded_predictor
 from tapaskit.predictor.tap import TAPRegressor
 from tapaskit.predictor.training_set import DEFAULT_TAU, TrainingSelection, select_training_set
 
@@ -58,6 +58,7 @@ __all__ = [
     "encode_frame",
     "flat_features",
     "make_predictor",
+    "seeded_predictor",
     "regression_report",
     "select_training_set",
 ]

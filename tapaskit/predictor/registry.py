@@ -15,7 +15,7 @@ from tapaskit.predictor.baselines import (
 from tapaskit.predictor.ensemble import EnsemblePredictor
 from tapaskit.predictor.tap import TAPRegressor
 
-__all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "make_predictor"]
+__all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "make_predictor", "seeded_predictor"]
 
 #: Every predictor class by its registry name.
 PREDICTORS: dict[str, type[BasePredictor]] = {
@@ -55,3 +55,12 @@ def make_predictor(name: str = DEFAULT_PREDICTOR, **params: Any) -> BasePredicto
             f"{name} has no hyperparameter {unknown[0]!r} (known: {', '.join(sorted(known))})"
         )
     return cls(**params)
+
+
+def seeded_predictor(name: str, seed: int) -> BasePredictor:
+    """:func:`make_predictor` with ``seed`` set when the predictor has one (the baselines without
+    randomness have none)."""
+    predictor = make_predictor(name)
+    if "seed" in predictor.get_params():
+        predictor.set_params(seed=seed)
+    return predictor
