@@ -13,16 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from probenets.characterize import (
-    AVERAGE_LAST,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_EPOCHS,
-    DEFAULT_MAX_TRAIN,
-    DEFAULT_MAX_VAL,
-    ProbeResult,
-    characterize,
-    stratified_split,
-)
+from typing import Any
+
 from probenets.dcn import chance_accuracy, dcn_from_accuracy
 from probenets.errors import (
     ProbeError,
@@ -31,7 +23,26 @@ from probenets.errors import (
     ProbeTrainingError,
     UnknownProbeError,
 )
-from probenets.nets import DEFAULT_PROBE, PROBES, ProbeSpec, get_probe
+
+# The names that need torch load on first use, so that importing the errors (as every `tapas`
+# command does) costs no torch import (about 1 s).
+_LAZY = {
+    **dict.fromkeys(("AVERAGE_LAST", "DEFAULT_BATCH_SIZE", "DEFAULT_EPOCHS", "DEFAULT_MAX_TRAIN",
+                     "DEFAULT_MAX_VAL", "ProbeResult", "characterize", "stratified_split"),
+                    "probenets.probe"),
+    **dict.fromkeys(("DEFAULT_PROBE", "PROBES", "ProbeSpec", "get_probe"), "probenets.nets"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'probenets' has no attribute {name!r}")
+
 
 __all__ = [
     "AVERAGE_LAST",

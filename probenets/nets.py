@@ -133,7 +133,7 @@ class ProbeSpec:
         version: changes whenever the network, its initialisation or ``lr`` changes.
         description: one line for listings.
         lr: peak learning rate of the Adam one-cycle schedule used by
-            :func:`probenets.characterize`.
+            :func:`probenets.characterize` (in :mod:`probenets.probe`).
     """
 
     name: str

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,3 +326,20 @@ def test_num_threads_applies_during_the_call_and_is_restored() -> None:
     characterize(x, y, progress=lambda *a: seen.append(torch.get_num_threads()), **FAST)
     assert seen == [1, 1, 1]
     assert torch.get_num_threads() == before
+
+
+def test_the_error_classes_load_without_torch() -> None:
+    # every `tapas` command imports the errors first; torch must wait for a command that trains
+    code = ("import sys, probenets, tapaskit.errors, cli; print(probenets.ProbeError); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_heavy_names_still_load_on_first_use() -> None:
+    import probenets
+
+    assert callable(probenets.characterize) and probenets.DEFAULT_PROBE in probenets.PROBES
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        probenets.nope  # noqa: B018
