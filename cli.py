@@ -555,6 +555,7 @@ def benchmark_predictor_command(
                                           "C (leave one out + DCN window, TAPAS) or all.")] = "all",
     predictors: Annotated[Optional[str], typer.Option(help="Comma-separated names (default: all registered).")] = None,
     tau: Annotated[float, typer.Option(help="DCN window half-width of scenario C.")] = 0.05,
+    min_datasets: Annotated[Optional[int], typer.Option(help="Scenario C widens the DCN window until it holds this many datasets (default: 6).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of each dataset held out in scenario A.")] = 0.5,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Directory for predicted-vs-real scatter PNGs.")] = None,
     seed: SeedOpt = None,
@@ -574,6 +575,8 @@ def benchmark_predictor_command(
 
         tapas benchmark predictor --predictors tap,lightgbm --plot plots/
     """
+    from tapaskit.predictor import DEFAULT_MIN_DATASETS
+    from tapaskit.predictor.training_set import check_min_datasets
     from tapaskit.predictor_benchmark import run_predictor_benchmark
 
     from tapaskit.errors import InvalidOptionError
@@ -583,6 +586,7 @@ def benchmark_predictor_command(
     if not set(scenarios) <= {"A", "B", "C"}:
         raise InvalidOptionError(f"scenario must be A, B, C, a comma-separated list of them or all, but got {scenario!r}")
     names = [p.strip() for p in predictors.split(",")] if predictors else None
+    min_datasets = check_min_datasets(DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets)
     store = _open_store(lde)
     with _progress(not as_json) as progress:
         callback = None
@@ -593,7 +597,7 @@ def benchmark_predictor_command(
                 progress.update(task, completed=done, total=total, info=label)
 
         report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
-                                         test_fraction=test_fraction, seed=_seed(seed), plot_dir=plot,
+                                         min_datasets=min_datasets, test_fraction=test_fraction, seed=_seed(seed), plot_dir=plot,
                                          progress=callback)
 
     def render() -> None:
@@ -604,6 +608,11 @@ def benchmark_predictor_command(
             _table(f"Scenario {name}", ["predictor", "Kendall tau", "Spearman rho", "MAE", "MSE", "R²", "top-10 % prec."],
                    [[p, m.get("kendall_tau_mean"), m.get("spearman_rho_mean"), m.get("mae_mean"), m.get("mse_mean"),
                      m.get("r2_mean"), m.get("top10_precision_mean")] for p, m in block["predictors"].items()])
+            ref = block.get("reference")
+            if ref:
+                out.print(f"  reference, not a predictor (each test network's own accuracy on the training datasets, "
+                          f"{ref['coverage_mean']:.0%} of them covered): Kendall tau {ref['kendall_tau_mean']:.3f}, "
+                          f"MAE {ref['mae_mean']:.3f}", highlight=False)
 
     _emit(as_json, report, render)
 

@@ -14,6 +14,12 @@ Three scenarios (Istrate et al., 2019, Sec. 5):
     reported) with the DCN as an input; test on the held-out dataset. Needs >= 2 datasets with a
     DCN.
 
+In B and C the report also holds a ``reference`` that is not a predictor: each test network's own
+mean chance-corrected accuracy on the training datasets, where it was trained there (the seeding
+campaign trains one pool of networks on every dataset). It shows how far the data let one dataset's
+results stand for another's: on the default LDE no predictor ranks much better than it, because
+the same networks simply rank differently on different datasets.
+
 A scenario the LDE cannot support (e.g. the MetaQNN import: one dataset, no DCN) is reported as
 skipped with a note. For each scenario, predictor and held-out dataset the report holds the
 metrics of :data:`tapaskit.predictor.METRICS` and their mean over datasets; predicted-vs-real
@@ -39,10 +45,16 @@ from sklearn.base import clone
 from lde import ExperimentStore
 
 from tapaskit.errors import DataError, InvalidOptionError
-from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
 from tapaskit.predictor.metrics import METRICS, regression_report
 from tapaskit.predictor.registry import PREDICTORS, make_predictor
-from tapaskit.predictor.training_set import DEFAULT_TAU, select_training_set
+from tapaskit.predictor.training_set import (
+    DEFAULT_MIN_DATASETS,
+    DEFAULT_MIN_EXPERIMENTS,
+    DEFAULT_TAU,
+    check_min_datasets,
+    select_training_set,
+)
 
 __all__ = ["SCENARIOS", "DEFAULT_BENCHMARK_PREDICTORS", "run_predictor_benchmark"]
 
@@ -136,7 +148,7 @@ def _scenario_b(frame: pd.DataFrame) -> tuple[list[_Task], str | None]:
     return tasks, None
 
 
-def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int
+def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
                 ) -> tuple[list[_Task], str | None]:
     with_dcn = frame[frame["dcn"].notna()]
     keys = sorted(with_dcn["_dataset"].unique())
@@ -148,13 +160,52 @@ def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int
         held = frame["_dataset"] == key
         target = frame[held]
         dcn = float(target["dcn"].iloc[0])
-        selection = select_training_set(frame[~held], dcn, tau, min_experiments=min_experiments)
+        selection = select_training_set(frame[~held], dcn, tau, min_experiments=min_experiments,
+                                        min_datasets=min_datasets)
         tasks.append(_Task(key, selection.frame, target, {
             "n_train": len(selection.frame), "n_test": int(held.sum()), "dcn": dcn,
             "tau_used": selection.tau, "widened": selection.widened,
             "train_datasets": int(selection.frame["_dataset"].nunique()),
         }))
     return tasks, None
+
+
+def _same_network_reference(task: _Task) -> tuple[dict[str, float], float] | None:
+    """Metrics of predicting every test network by its mean chance-corrected accuracy on the
+    training datasets, over the test networks trained there, and the share of them; ``None``
+    when fewer than two were."""
+    train, test = task.train, task.test
+    if "arch_hash" not in train.columns or "arch_hash" not in test.columns or len(train) == 0:
+        return None
+    kappa = to_chance_corrected(train[TARGET].to_numpy(dtype=float), train)
+    by_network = pd.Series(kappa).groupby(train["arch_hash"].astype(str).to_numpy()).mean()
+    hashes = test["arch_hash"].astype(str)
+    covered = hashes.isin(by_network.index).to_numpy()
+    if covered.sum() < 2:
+        return None
+    known = test[covered]
+    predicted = from_chance_corrected(by_network.loc[hashes[covered]].to_numpy(), known)
+    return regression_report(known[TARGET].to_numpy(dtype=float), predicted), float(covered.mean())
+
+
+def _reference(tasks: list[_Task]) -> dict[str, Any] | None:
+    per_dataset: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        result = _same_network_reference(task)
+        if result is not None:
+            metrics, coverage = result
+            per_dataset[task.dataset] = {**metrics, "coverage": coverage}
+    if not per_dataset:
+        return None
+    summary: dict[str, Any] = {
+        "name": "same_networks",
+        "description": "each test network's mean chance-corrected accuracy on the training "
+                       "datasets where it was trained there (not a predictor)",
+    }
+    summary.update({f"{m}_mean": _mean([d[m] for d in per_dataset.values()])
+                    for m in (*METRICS, "coverage")})
+    summary["per_dataset"] = per_dataset
+    return summary
 
 
 def _finite(value: Any) -> Any:
@@ -214,7 +265,8 @@ def run_predictor_benchmark(
     tau: float = DEFAULT_TAU,
     test_fraction: float = 0.5,
     seed: int = 0,
-    min_experiments: int = 200,
+    min_experiments: int = DEFAULT_MIN_EXPERIMENTS,
+    min_datasets: int = DEFAULT_MIN_DATASETS,
     plot_dir: str | Path | None = None,
     track: bool = True,
     progress: ProgressCallback | None = None,
@@ -230,7 +282,8 @@ def run_predictor_benchmark(
         tau: DCN window half-width of scenario C.
         test_fraction: share of each dataset held out in scenario A, in (0, 1).
         seed: seeds the splits of scenario A and every predictor.
-        min_experiments: scenario C widens the DCN window until it holds this many experiments.
+        min_experiments: scenario C widens the DCN window until it holds this many experiments
+        min_datasets: ... and this many datasets.
         plot_dir: where the scatter plots go (created); ``None``: no plots unless ``track``,
             which then writes them to a temporary folder for MLflow.
         track: log an MLflow run (kind ``benchmark``).
@@ -258,6 +311,7 @@ def run_predictor_benchmark(
         )
     if not 0.0 < test_fraction < 1.0:
         raise InvalidOptionError(f"test_fraction must be in (0, 1), but got {test_fraction!r}")
+    check_min_datasets(min_datasets)
     factories = _predictor_factories(predictors, seed)
     frame = store.query() if isinstance(store, ExperimentStore) else store
     if isinstance(frame, pd.DataFrame) and "status" in frame.columns:
@@ -274,7 +328,7 @@ def run_predictor_benchmark(
         elif scenario == "B":
             planned[scenario] = _scenario_b(frame)
         else:
-            planned[scenario] = _scenario_c(frame, tau, min_experiments)
+            planned[scenario] = _scenario_c(frame, tau, min_experiments, min_datasets)
     total = sum(len(tasks) for tasks, _ in planned.values()) * len(factories)
     done = 0
 
@@ -306,6 +360,8 @@ def run_predictor_benchmark(
             summary["fit_seconds"] = fit_seconds
             summary["per_dataset"] = per_dataset
             entry["predictors"][name] = summary
+        if scenario in ("B", "C"):
+            entry["reference"] = _reference(tasks)
         report["scenarios"][scenario] = entry
 
     per = frame.groupby("_dataset")
@@ -323,7 +379,7 @@ def run_predictor_benchmark(
     }
     report["config"] = {"scenarios": wanted, "predictors": list(factories), "tau": tau,
                         "test_fraction": test_fraction, "seed": seed,
-                        "min_experiments": min_experiments}
+                        "min_experiments": min_experiments, "min_datasets": min_datasets}
 
     with tempfile.TemporaryDirectory() as scratch:
         out_dir = Path(plot_dir) if plot_dir is not None else (Path(scratch) if track else None)
@@ -353,6 +409,10 @@ def _track(report: dict[str, Any], plots: list[Path]) -> str | None:
             for name, summary in entry["predictors"].items():
                 for metric in METRICS:
                     metrics[f"{scenario}.{name}.{metric}_mean"] = summary[f"{metric}_mean"]
+            reference = entry.get("reference")
+            if reference:
+                for metric in METRICS:
+                    metrics[f"{scenario}.reference.{metric}_mean"] = reference[f"{metric}_mean"]
         run.log_metrics(metrics)
         run.log_dict(report, "predictor_benchmark.json")
         for path in plots:

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
@@ -14,6 +15,7 @@ from lde import MemoryStore
 
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor import (
+    DEFAULT_MIN_DATASETS,
     DatasetMeanPredictor,
     LightGBMPredictor,
     TAPRegressor,
@@ -27,7 +29,7 @@ from tapaskit.predictor.metrics import (
     top_fraction_precision,
 )
 from tapaskit.predictor.synthetic import synthetic_lde
-from tapaskit.predictor_benchmark import run_predictor_benchmark
+from tapaskit.predictor_benchmark import _same_network_reference, _Task, run_predictor_benchmark
 
 # -- metrics ---------------------------------------------------------------------------------
 
@@ -79,7 +81,7 @@ def test_window_holds_the_datasets_within_tau(five_datasets) -> None:
 
 
 def test_window_widens_until_enough_experiments_and_datasets(five_datasets) -> None:
-    selection = select_training_set(five_datasets, 0.5, 0.05, min_experiments=30,
+    selection = select_training_set(five_datasets, 0.5, 0.05, min_experiments=30, min_datasets=2,
                                     exclude=["synthetic-2"])  # the dataset at 0.5 itself
     assert selection.widened and selection.tau == pytest.approx(0.2)
     assert sorted(selection.frame["dcn"].unique()) == [0.3, 0.7]
@@ -89,7 +91,18 @@ def test_window_widens_until_enough_experiments_and_datasets(five_datasets) -> N
     assert len(everything.frame) == 100 and everything.tau == pytest.approx(0.9)
 
 
+def test_window_holds_six_datasets_by_default() -> None:
+    # DCNs 0.05, 0.15, ..., 0.95, 40 networks each: around 0.5 the window widens to 0.25 for six
+    store = synthetic_lde(n_datasets=10, n_archs=40, seed=3)
+    assert DEFAULT_MIN_DATASETS == 6
+    selection = select_training_set(store, 0.5)
+    assert selection.frame["dataset_name"].nunique() == 6 and selection.widened
+    assert selection.tau == pytest.approx(0.25)
+
+
 def test_selection_errors(five_datasets) -> None:
+    with pytest.raises(InvalidOptionError, match="min_datasets must be an integer >= 1, but got 0"):
+        select_training_set(five_datasets, 0.5, min_datasets=0)
     with pytest.raises(InvalidOptionError, match=r"dcn must be in \[0, 1\], but got 1.5"):
         select_training_set(five_datasets, 1.5)
     with pytest.raises(InvalidOptionError, match="tau must be >= 0, but got -0.1"):
@@ -139,6 +152,27 @@ def test_benchmark_end_to_end_on_a_tiny_lde(tmp_path) -> None:
         f"predictor_{s}_{n}.png" for s in "ABC" for n in ("tap", "lightgbm", "dataset_mean"))
     assert all((tmp_path / p.split("/")[-1]).stat().st_size > 1000 for p in report["plots"])
     json.dumps(report, allow_nan=False)  # strict JSON: undefined values are None
+    # B and C carry the same-network reference (one pool on every dataset: all covered); A not
+    assert "reference" not in report["scenarios"]["A"]
+    reference = report["scenarios"]["C"]["reference"]
+    assert reference["name"] == "same_networks" and reference["coverage_mean"] == 1.0
+    assert set(reference["per_dataset"]) == {"synthetic-0", "synthetic-1", "synthetic-2"}
+    assert -1.0 <= reference["kendall_tau_mean"] <= 1.0
+
+
+def test_same_network_reference_by_hand() -> None:
+    # train: a 2-class dataset where a reaches 0.6 (chance-corrected 0.2), b 0.8 (0.6);
+    # test: a 4-class dataset with a, b and c, which was never trained on the train side
+    train = pd.DataFrame({"arch_hash": ["a", "b"], "num_classes": [2, 2],
+                          "peak_accuracy": [0.6, 0.8]})
+    test = pd.DataFrame({"arch_hash": ["a", "b", "c"], "num_classes": [4, 4, 4],
+                         "peak_accuracy": [0.5, 0.6, 0.9]})
+    metrics, coverage = _same_network_reference(_Task("t", train, test))
+    # predicted 0.25 + 0.2 * 0.75 = 0.4 for a and 0.25 + 0.6 * 0.75 = 0.7 for b
+    assert coverage == pytest.approx(2 / 3)
+    assert metrics["mae"] == pytest.approx((0.1 + 0.1) / 2)
+    assert metrics["kendall_tau"] == pytest.approx(1.0)
+    assert _same_network_reference(_Task("t", train, test.iloc[2:])) is None
 
 
 def test_single_dataset_without_dcn_runs_only_scenario_a() -> None:
@@ -161,6 +195,8 @@ def test_benchmark_argument_errors() -> None:
     assert list(only_a["scenarios"]) == ["A"] and only_a["config"]["scenarios"] == ["A"]
     with pytest.raises(InvalidOptionError, match=r"test_fraction must be in \(0, 1\)"):
         run_predictor_benchmark(store, test_fraction=1.0, track=False)
+    with pytest.raises(InvalidOptionError, match="min_datasets must be an integer >= 1"):
+        run_predictor_benchmark(store, min_datasets=0, track=False)  # before any scenario runs
     with pytest.raises(InvalidOptionError, match="predictor must be one of"):
         run_predictor_benchmark(store, predictors=["oracle"], track=False)
     with pytest.raises(DataError, match="no ok experiment"):

@@ -33,12 +33,20 @@ from tapaskit.predictor.inputs import REQUIRED_COLUMNS, architecture_frame
 from tapaskit.predictor.metrics import METRICS, regression_report
 from tapaskit.predictor.registry import DEFAULT_PREDICTOR, PREDICTORS, make_predictor, seeded_predictor
 from tapaskit.predictor.tap import TAPRegressor
-from tapaskit.predictor.training_set import DEFAULT_TAU, TrainingSelection, select_training_set
+from tapaskit.predictor.training_set import (
+    DEFAULT_MIN_DATASETS,
+    DEFAULT_MIN_EXPERIMENTS,
+    DEFAULT_TAU,
+    TrainingSelection,
+    select_training_set,
+)
 
 __all__ = [
     "BasePredictor",
     "CONTEXT_FEATURES",
     "DEFAULT_PREDICTOR",
+    "DEFAULT_MIN_DATASETS",
+    "DEFAULT_MIN_EXPERIMENTS",
     "DEFAULT_TAU",
     "DatasetMeanPredictor",
     "EncodedFrame",

@@ -1,0 +1,46 @@
+"""`tapas benchmark predictor` as a user runs it, on a small LDE file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_tapas
+from lde import export_experiments
+from tapaskit.predictor.synthetic import synthetic_lde
+
+
+@pytest.fixture(scope="module")
+def tiny_lde(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("tiny")
+    export_experiments(synthetic_lde(n_datasets=4, n_archs=30, seed=2), folder / "tiny.parquet")
+    path = folder / "tiny.duckdb"
+    proc = run_tapas("lde", "import", str(folder / "tiny.parquet"), "--lde", str(path),
+                     home=folder / "home")
+    assert proc.returncode == 0, proc.stderr
+    return str(path)
+
+
+def test_benchmark_predictor_json_and_table(tiny_lde, tmp_path) -> None:
+    args = ("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "C",
+            "--predictors", "lightgbm,dataset_mean", "--min-datasets", "2")
+    proc = run_tapas(*args, "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    entry = report["scenarios"]["C"]
+    assert report["config"]["min_datasets"] == 2
+    assert set(entry["predictors"]) == {"lightgbm", "dataset_mean"}
+    assert all(info["train_datasets"] >= 2 for info in entry["datasets"].values())
+    assert entry["reference"]["coverage_mean"] == 1.0  # one pool of networks on every dataset
+    table = run_tapas(*args, home=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "Scenario C" in table.stdout and "lightgbm" in table.stdout
+    assert "reference, not a predictor" in table.stdout
+
+
+def test_benchmark_predictor_rejects_a_bad_window_in_one_line(tiny_lde, tmp_path) -> None:
+    proc = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "C",
+                     "--min-datasets", "0", home=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "error: min_datasets must be an integer >= 1, but got 0"
