@@ -10,6 +10,7 @@ user's LDE (filling a brand-new default file from the embedded default LDE shipp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lde import (
     ArchitectureRecord,
@@ -25,7 +26,9 @@ from lde.io import import_experiments
 from tapaskit import paths
 from tapaskit.architecture import Architecture
 from tapaskit.datasets import Dataset
-from tapaskit.trainer import TrainResult
+
+if TYPE_CHECKING:  # type hints only: the trainer imports torch, which `tapas lde ...` never needs
+    from tapaskit.trainer import TrainResult
 
 
 def open_lde(path: str | Path | None = None, *, read_only: bool = False) -> DuckDBStore:
