@@ -16,12 +16,13 @@ Target on a 2-core machine: 10,000 REINFORCE proposals in <= 60 s including a TA
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+from bench_output import emit_json
 
 
 def main() -> None:
@@ -92,11 +93,7 @@ def main() -> None:
             "last_quarter_mean": round(float(np.mean(rewards[-quarter:])), 4),
             "best_reward": round(float(rewards.max()), 4),
         }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit_json(report, args.out)
 
 
 if __name__ == "__main__":

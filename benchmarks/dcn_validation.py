@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+from bench_output import emit_json
 from scipy import stats
 
 from probenets import characterize
@@ -69,11 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
         "reference_architectures": [a.arch_hash for a in references],
         "schedule": SCHEDULE.to_dict(),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text + "\n")
+    emit_json(report, args.out or None)
     return report
 
 

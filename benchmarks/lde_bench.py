@@ -16,7 +16,6 @@ process) and the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_output import emit_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -152,11 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_json(result, args.out)
     return result
 
 

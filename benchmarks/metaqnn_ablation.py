@@ -17,7 +17,6 @@ held-out 200) to show how far more data of the same kind would go (about 2.5 min
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+from bench_output import emit_json  # noqa: E402
 
 from lde import MemoryStore  # noqa: E402 - after the path set-up
 from tapaskit.metaqnn_import import import_metaqnn  # noqa: E402
@@ -95,7 +95,7 @@ def main() -> None:
         splits.append((seed, order[n // 2:], order[: n // 2]))  # train, test
 
     if args.learning_curve:
-        _emit({"csv": str(args.csv), "experiments": n, "learning_curve": _learning_curve(frame, y)},
+        emit_json({"csv": str(args.csv), "experiments": n, "learning_curve": _learning_curve(frame, y)},
               args.out)
         return
 
@@ -126,7 +126,7 @@ def main() -> None:
                 taus.append(kendall_tau(y[test], model.predict(features[test])))
             record(name, taus, started)
 
-    _emit({"csv": str(args.csv), "experiments": n, "splits": args.splits, "results": results},
+    emit_json({"csv": str(args.csv), "experiments": n, "splits": args.splits, "results": results},
           args.out)
 
 
@@ -146,14 +146,6 @@ def _learning_curve(frame, y: np.ndarray, sizes: tuple[int, ...] = (250, 500, 80
         print(f"tap on {size} networks: {curve[str(size)]['kendall_tau_mean']:.3f}",
               file=sys.stderr, flush=True)
     return curve
-
-
-def _emit(report: dict, out: Path | None) -> None:
-    text = json.dumps(report, indent=2)
-    print(text)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

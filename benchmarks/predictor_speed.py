@@ -16,12 +16,13 @@ Wall times depend on what else runs on the machine, so the load average is repor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+from bench_output import emit_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -102,11 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         result["metaqnn"] = {"experiments": len(frame), "fit_seconds": fit_seconds,
                              "scoring": score_rates(meta_tap, candidates, args.repeats)}
     result["load_average"] = os.getloadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_json(result, args.out)
     return result
 
 
