@@ -557,6 +557,7 @@ def benchmark_predictor_command(
     tau: Annotated[float, typer.Option(help="DCN window half-width of scenario C.")] = 0.05,
     min_datasets: Annotated[Optional[int], typer.Option(help="Scenario C widens the DCN window until it holds this many datasets (default: 6).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of each dataset held out in scenario A.")] = 0.5,
+    unseen_architectures: Annotated[bool, typer.Option("--unseen-architectures", help="Keep every test network's architecture out of its training set, as in a search (B and C: two folds of architectures).")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Directory for predicted-vs-real scatter PNGs.")] = None,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
@@ -574,6 +575,8 @@ def benchmark_predictor_command(
         tapas benchmark predictor --lde /tmp/m.duckdb --scenario A --json
 
         tapas benchmark predictor --predictors tap,lightgbm --plot plots/
+
+        tapas benchmark predictor --scenario C --unseen-architectures
     """
     from tapaskit.predictor import DEFAULT_MIN_DATASETS
     from tapaskit.predictor.training_set import check_min_datasets
@@ -597,7 +600,8 @@ def benchmark_predictor_command(
                 progress.update(task, completed=done, total=total, info=label)
 
         report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
-                                         min_datasets=min_datasets, test_fraction=test_fraction, seed=_seed(seed), plot_dir=plot,
+                                         min_datasets=min_datasets, test_fraction=test_fraction,
+                                         unseen_architectures=unseen_architectures, seed=_seed(seed), plot_dir=plot,
                                          progress=callback)
 
     def render() -> None:
@@ -622,6 +626,7 @@ def benchmark_search_command(
     predictor: Annotated[Optional[str], typer.Option(help="Predictor that picks (default: the toolkit's best).")] = None,
     picks: Annotated[int, typer.Option(help="Networks picked per held-out dataset.")] = 5,
     tau: Annotated[float, typer.Option(help="DCN window half-width.")] = 0.05,
+    unseen_architectures: Annotated[bool, typer.Option("--unseen-architectures", help="Pick from pools of architectures the predictor never saw, as in a search (two folds per dataset).")] = False,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -635,6 +640,8 @@ def benchmark_search_command(
         tapas benchmark search
 
         tapas benchmark search --picks 5 --json
+
+        tapas benchmark search --unseen-architectures
     """
     from tapaskit.predictor import DEFAULT_PREDICTOR
     from tapaskit.search_benchmark import run_search_benchmark
@@ -650,7 +657,8 @@ def benchmark_search_command(
                 progress.update(task, completed=i, total=total, info=name)
 
         report = run_search_benchmark(store, predictor=predictor or DEFAULT_PREDICTOR, picks=picks, tau=tau,
-                                      seed=_seed(seed), progress=callback)
+                                      seed=_seed(seed), unseen_architectures=unseen_architectures,
+                                      progress=callback)
 
     def render() -> None:
         _table(f"Best of {picks} picks as a percentile of the pool", ["held-out dataset", "DCN", "pool",

@@ -20,6 +20,16 @@ campaign trains one pool of networks on every dataset). It shows how far the dat
 results stand for another's: on the default LDE no predictor ranks much better than it, because
 the same networks simply rank differently on different datasets.
 
+With ``unseen_architectures`` no test network's architecture is in its training set, which is
+what a search meets: the controller proposes networks the LDE has never trained. In A the
+training part loses the experiments of the test architectures; in B and C the held-out
+dataset's architectures are split into :data:`ARCHITECTURE_FOLDS` groups, and each group is
+predicted by a model fitted without any experiment of that group's architectures (so on half of
+them), its metrics computed per group and averaged. The same-network reference is undefined
+there and left out. On the default LDE it is the harder and more telling figure: the campaign
+trained one pool of networks on every dataset, so plain B and C test networks whose results on
+neighbouring datasets were in the training set.
+
 A scenario the LDE cannot support (e.g. the MetaQNN import: one dataset, no DCN) is reported as
 skipped with a note. For each scenario, predictor and held-out dataset the report holds the
 metrics of :data:`tapaskit.predictor.METRICS` and their mean over datasets; predicted-vs-real
@@ -46,6 +56,11 @@ from lde import ExperimentStore
 
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
+from tapaskit.predictor.holdout import (
+    ARCHITECTURE_FOLDS,
+    architecture_keys,
+    unseen_architecture_folds,
+)
 from tapaskit.predictor.metrics import METRICS, regression_report
 from tapaskit.predictor.registry import PREDICTORS, make_predictor
 from tapaskit.predictor.training_set import (
@@ -170,6 +185,17 @@ def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int, min_datas
     return tasks, None
 
 
+def _splits(task: _Task, scenario: str, unseen_architectures: bool, seed: int
+            ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The (train, test) pairs a task is scored on: itself, or its unseen-architecture folds."""
+    if not unseen_architectures:
+        return [(task.train, task.test)]
+    if scenario == "A":
+        seen = set(architecture_keys(task.test))
+        return [(task.train[~architecture_keys(task.train).isin(seen)], task.test)]
+    return unseen_architecture_folds(task.train, task.test, seed=seed)
+
+
 def _same_network_reference(task: _Task) -> tuple[dict[str, float], float] | None:
     """Metrics of predicting every test network by its mean chance-corrected accuracy on the
     training datasets, over the test networks trained there, and the share of them; ``None``
@@ -267,6 +293,7 @@ def run_predictor_benchmark(
     seed: int = 0,
     min_experiments: int = DEFAULT_MIN_EXPERIMENTS,
     min_datasets: int = DEFAULT_MIN_DATASETS,
+    unseen_architectures: bool = False,
     plot_dir: str | Path | None = None,
     track: bool = True,
     progress: ProgressCallback | None = None,
@@ -284,6 +311,8 @@ def run_predictor_benchmark(
         seed: seeds the splits of scenario A and every predictor.
         min_experiments: scenario C widens the DCN window until it holds this many experiments
         min_datasets: ... and this many datasets.
+        unseen_architectures: keep every test network's architecture out of its training set
+            (see the module docstring).
         plot_dir: where the scatter plots go (created); ``None``: no plots unless ``track``,
             which then writes them to a temporary folder for MLflow.
         track: log an MLflow run (kind ``benchmark``).
@@ -329,7 +358,9 @@ def run_predictor_benchmark(
             planned[scenario] = _scenario_b(frame)
         else:
             planned[scenario] = _scenario_c(frame, tau, min_experiments, min_datasets)
-    total = sum(len(tasks) for tasks, _ in planned.values()) * len(factories)
+    splits = {(scenario, task.dataset): _splits(task, scenario, unseen_architectures, seed)
+              for scenario, (tasks, _) in planned.items() for task in tasks}
+    total = sum(len(pairs) for pairs in splits.values()) * len(factories)
     done = 0
 
     report: dict[str, Any] = {"scenarios": {}}
@@ -342,25 +373,30 @@ def run_predictor_benchmark(
             per_dataset: dict[str, dict[str, float]] = {}
             fit_seconds = 0.0
             for task in tasks:
-                est = build(use_dcn)
-                tick = time.perf_counter()
-                est.fit(task.train, task.train[TARGET])
-                fit_seconds += time.perf_counter() - tick
-                predicted = est.predict(task.test)
-                real = task.test[TARGET].to_numpy(dtype=float)
-                per_dataset[task.dataset] = regression_report(real, predicted)
+                reports, reals, predictions = [], [], []
+                for train, test in splits[(scenario, task.dataset)]:
+                    est = build(use_dcn)
+                    tick = time.perf_counter()
+                    est.fit(train, train[TARGET])
+                    fit_seconds += time.perf_counter() - tick
+                    predictions.append(est.predict(test))
+                    reals.append(test[TARGET].to_numpy(dtype=float))
+                    reports.append(regression_report(reals[-1], predictions[-1]))
+                    done += 1
+                    if progress is not None:
+                        progress(done, total, f"{scenario} {name} {task.dataset}")
+                if not reports:
+                    continue
+                per_dataset[task.dataset] = {m: _mean([r[m] for r in reports]) for m in METRICS}
                 scatter_points.setdefault((scenario, name), []).append(
-                    (task.dataset, real, predicted))
-                done += 1
-                if progress is not None:
-                    progress(done, total, f"{scenario} {name} {task.dataset}")
-            if not tasks:
+                    (task.dataset, np.concatenate(reals), np.concatenate(predictions)))
+            if not per_dataset:
                 continue
             summary = {f"{m}_mean": _mean([d[m] for d in per_dataset.values()]) for m in METRICS}
             summary["fit_seconds"] = fit_seconds
             summary["per_dataset"] = per_dataset
             entry["predictors"][name] = summary
-        if scenario in ("B", "C"):
+        if scenario in ("B", "C") and not unseen_architectures:
             entry["reference"] = _reference(tasks)
         report["scenarios"][scenario] = entry
 
@@ -379,7 +415,9 @@ def run_predictor_benchmark(
     }
     report["config"] = {"scenarios": wanted, "predictors": list(factories), "tau": tau,
                         "test_fraction": test_fraction, "seed": seed,
-                        "min_experiments": min_experiments, "min_datasets": min_datasets}
+                        "min_experiments": min_experiments, "min_datasets": min_datasets,
+                        "unseen_architectures": unseen_architectures,
+                        "architecture_folds": ARCHITECTURE_FOLDS if unseen_architectures else None}
 
     with tempfile.TemporaryDirectory() as scratch:
         out_dir = Path(plot_dir) if plot_dir is not None else (Path(scratch) if track else None)

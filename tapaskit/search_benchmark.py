@@ -25,7 +25,13 @@ import numpy as np
 from lde import ExperimentStore
 
 from tapaskit.errors import DataError
-from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, seeded_predictor, select_training_set
+from tapaskit.predictor import (
+    DEFAULT_PREDICTOR,
+    DEFAULT_TAU,
+    seeded_predictor,
+    select_training_set,
+    unseen_architecture_folds,
+)
 from tapaskit.tracking import Tracker
 
 
@@ -42,6 +48,20 @@ def random_picks_percentile(pool: np.ndarray, picks: int, rng: np.random.Generat
     return float(ranks[choice].max(axis=1).mean())
 
 
+def _pick(predictor: str, seed: int, train: Any, pool: Any, picks: int,
+          rng: np.random.Generator) -> dict[str, float]:
+    """Fit on ``train``, pick the ``picks`` best-predicted networks of ``pool``, score them."""
+    model = seeded_predictor(predictor, seed)
+    model.fit(train, train["peak_accuracy"].to_numpy())
+    truth = pool["peak_accuracy"].to_numpy(dtype=float)
+    predicted = np.asarray(model.predict(pool), dtype=float)
+    best = float(truth[np.argsort(-predicted, kind="stable")[:picks]].max())
+    return {"pool": len(pool), "train_experiments": len(train), "tap_best_true_accuracy": best,
+            "pool_best_accuracy": float(truth.max()),
+            "tap_best_percentile": percentile_of(truth, best),
+            "random_best_percentile": random_picks_percentile(truth, picks, rng)}
+
+
 def run_search_benchmark(
     store: ExperimentStore,
     *,
@@ -50,10 +70,14 @@ def run_search_benchmark(
     picks: int = 5,
     min_pool: int = 20,
     seed: int = 0,
+    unseen_architectures: bool = False,
     track: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Leave-one-dataset-out pick quality of a predictor; see the module docstring.
+
+    Args:
+        unseen_architectures: pick from pools of architectures the predictor never saw.
 
     Returns:
         ``{"per_dataset": {name: {...}}, "tap_best_percentile_mean", "random_best_percentile_mean", ...}``.
@@ -79,30 +103,29 @@ def run_search_benchmark(
         others = frame[frame["dataset_fingerprint"] != fingerprint]
         dcn = float(pool["dcn"].iloc[0])
         selection = select_training_set(others, dcn, tau)
-        model = seeded_predictor(predictor, seed)
-        model.fit(selection.frame, selection.frame["peak_accuracy"].to_numpy())
-        truth = pool["peak_accuracy"].to_numpy(dtype=float)
-        predicted = np.asarray(model.predict(pool), dtype=float)
-        top = np.argsort(-predicted, kind="stable")[:picks]
-        best = float(truth[top].max())
+        pairs = (unseen_architecture_folds(selection.frame, pool, seed=seed)
+                 if unseen_architectures else [(selection.frame, pool)])
+        folds = [_pick(predictor, seed, train, part, picks, rng) for train, part in pairs]
         per_dataset[name] = {
-            "dcn": dcn, "pool": int(len(pool)), "tau_used": selection.tau,
-            "train_experiments": int(len(selection.frame)),
-            "tap_best_true_accuracy": best, "pool_best_accuracy": float(truth.max()),
-            "tap_best_percentile": percentile_of(truth, best),
-            "random_best_percentile": random_picks_percentile(truth, picks, rng),
+            "dcn": dcn, "pool": int(np.mean([f["pool"] for f in folds])), "tau_used": selection.tau,
+            "train_experiments": int(np.mean([f["train_experiments"] for f in folds])),
+            **{key: float(np.mean([f[key] for f in folds]))
+               for key in ("tap_best_true_accuracy", "pool_best_accuracy", "tap_best_percentile",
+                           "random_best_percentile")},
         }
     tap = [d["tap_best_percentile"] for d in per_dataset.values()]
     rand = [d["random_best_percentile"] for d in per_dataset.values()]
     report = {
         "predictor": predictor, "picks": picks, "tau": tau, "datasets": len(per_dataset),
+        "unseen_architectures": unseen_architectures,
         "tap_best_percentile_mean": float(np.mean(tap)), "random_best_percentile_mean": float(np.mean(rand)),
         "tap_at_or_above_95th": int(sum(p >= 95 for p in tap)),
         "per_dataset": per_dataset, "seconds": time.perf_counter() - started,
     }
     if track:
         with Tracker().run("benchmark", "benchmark search", {"predictor": predictor, "picks": picks, "tau": tau,
-                                                              "seed": seed}) as run:
+                                                              "seed": seed,
+                                                              "unseen_architectures": unseen_architectures}) as run:
             run.log_metrics({"tap_best_percentile_mean": report["tap_best_percentile_mean"],
                              "random_best_percentile_mean": report["random_best_percentile_mean"]})
             run.log_dict(report, "search_benchmark.json")

@@ -39,6 +39,17 @@ def test_benchmark_predictor_json_and_table(tiny_lde, tmp_path) -> None:
     assert "reference, not a predictor" in table.stdout
 
 
+def test_benchmark_predictor_on_unseen_architectures(tiny_lde, tmp_path) -> None:
+    proc = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "C",
+                     "--predictors", "lightgbm", "--min-datasets", "2", "--unseen-architectures",
+                     "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["config"]["unseen_architectures"] is True
+    assert "reference" not in report["scenarios"]["C"]
+    assert len(report["scenarios"]["C"]["predictors"]["lightgbm"]["per_dataset"]) == 4
+
+
 def test_benchmark_predictor_rejects_a_bad_window_in_one_line(tiny_lde, tmp_path) -> None:
     proc = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "C",
                      "--min-datasets", "0", home=tmp_path)

@@ -103,6 +103,25 @@ def test_ensemble_is_the_weighted_mean_of_its_members(lde_split) -> None:
         EnsemblePredictor(members=("lightgbm", "params"), weights=(1,)).fit(train, y)
 
 
+def test_ensemble_member_params_reach_the_members(lde_split) -> None:
+    train, test = lde_split
+    y = train["peak_accuracy"]
+    default = EnsemblePredictor()
+    assert default.members == ("tap", "lightgbm") and default.weights == (2.0, 1.0)
+    small = {"tap": {"n_members": 2, "train_steps": 20, "hidden_size": 8},
+             "lightgbm": {"n_estimators": 10}}
+    ensemble = EnsemblePredictor(member_params=small, seed=3).fit(train, y)
+    tap, lgbm = ensemble.estimators_
+    assert len(tap.networks_) == 2 and tap.seed == 3 and tap.train_steps == 20
+    assert lgbm.n_estimators == 10 and lgbm.seed == 3
+    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 1 / 3])
+    assert clone(ensemble).get_params()["member_params"] == small
+    with pytest.raises(InvalidOptionError, match="member_params names 'rf', which is not a member"):
+        EnsemblePredictor(member_params={"rf": {}}).fit(train, y)
+    with pytest.raises(InvalidOptionError, match="tap has no hyperparameter 'depth'"):
+        EnsemblePredictor(member_params={"tap": {"depth": 3}}).fit(train, y)
+
+
 def test_registry_names_and_errors() -> None:
     assert DEFAULT_PREDICTOR in PREDICTORS
     assert set(PREDICTORS) >= {"tap", "lightgbm", "random_forest", "dataset_mean", "params"}

@@ -29,7 +29,13 @@ from tapaskit.predictor.metrics import (
     top_fraction_precision,
 )
 from tapaskit.predictor.synthetic import synthetic_lde
-from tapaskit.predictor_benchmark import _same_network_reference, _Task, run_predictor_benchmark
+from tapaskit.predictor_benchmark import (
+    ARCHITECTURE_FOLDS,
+    _same_network_reference,
+    _splits,
+    _Task,
+    run_predictor_benchmark,
+)
 
 # -- metrics ---------------------------------------------------------------------------------
 
@@ -173,6 +179,48 @@ def test_same_network_reference_by_hand() -> None:
     assert metrics["mae"] == pytest.approx((0.1 + 0.1) / 2)
     assert metrics["kendall_tau"] == pytest.approx(1.0)
     assert _same_network_reference(_Task("t", train, test.iloc[2:])) is None
+
+
+def test_unseen_architecture_splits_keep_test_architectures_out_of_training() -> None:
+    frame = synthetic_lde(n_datasets=3, n_archs=30, seed=7).query()
+    held = frame["dataset_name"] == "synthetic-0"
+    task = _Task("synthetic-0", frame[~held], frame[held])
+    assert _splits(task, "C", False, 0) == [(task.train, task.test)]
+    pairs = _splits(task, "C", True, 0)
+    assert len(pairs) == ARCHITECTURE_FOLDS == 2
+    for train, test in pairs:
+        assert not set(train["arch_hash"]) & set(test["arch_hash"])
+        assert len(train) == 2 * 15 and len(test) == 15  # the other half, on both datasets
+    # every test network is scored exactly once, and the folds follow the seed
+    scored = pd.concat([test for _, test in pairs])["experiment_id"]
+    assert sorted(scored) == sorted(task.test["experiment_id"])
+    again = _splits(task, "C", True, 0)
+    assert [list(t["arch_hash"]) for _, t in again] == [list(t["arch_hash"]) for _, t in pairs]
+    # A: one split whose training part loses the test architectures (a repeated one here)
+    part = frame[held]
+    repeated = pd.concat([part, part.iloc[:3]])
+    a_task = _Task("synthetic-0", repeated.iloc[10:], repeated.iloc[:10])
+    [(train, test)] = _splits(a_task, "A", True, 0)
+    assert len(train) == len(repeated) - 10 - 3 and test is a_task.test
+    assert not set(train["arch_hash"]) & set(test["arch_hash"])
+
+
+def test_benchmark_on_unseen_architectures_scores_every_fold() -> None:
+    store = synthetic_lde(n_datasets=3, n_archs=30, seed=8)
+    calls = []
+    report = run_predictor_benchmark(
+        store, scenarios="BC", predictors={"lightgbm": LightGBMPredictor(n_estimators=20)},
+        min_experiments=20, unseen_architectures=True, track=False,
+        progress=lambda done, total, label: calls.append((done, total)))
+    assert calls[-1] == (12, 12)  # 2 scenarios x 3 datasets x 2 folds
+    assert report["config"]["unseen_architectures"] is True
+    assert report["config"]["architecture_folds"] == 2
+    for scenario in ("B", "C"):
+        entry = report["scenarios"][scenario]
+        assert "reference" not in entry  # every test network is unseen: nothing to refer to
+        per = entry["predictors"]["lightgbm"]["per_dataset"]
+        assert set(per) == {"synthetic-0", "synthetic-1", "synthetic-2"}
+        assert all(-1.0 <= d["kendall_tau"] <= 1.0 for d in per.values())
 
 
 def test_single_dataset_without_dcn_runs_only_scenario_a() -> None:

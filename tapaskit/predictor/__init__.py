@@ -29,6 +29,7 @@ from tapaskit.predictor.encoding import (
 )
 from tapaskit.predictor.ensemble import EnsemblePredictor
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
+from tapaskit.predictor.holdout import ARCHITECTURE_FOLDS, unseen_architecture_folds
 from tapaskit.predictor.inputs import REQUIRED_COLUMNS, architecture_frame
 from tapaskit.predictor.metrics import METRICS, regression_report
 from tapaskit.predictor.registry import DEFAULT_PREDICTOR, PREDICTORS, make_predictor, seeded_predictor
@@ -42,6 +43,7 @@ from tapaskit.predictor.training_set import (
 )
 
 __all__ = [
+    "ARCHITECTURE_FOLDS",
     "BasePredictor",
     "CONTEXT_FEATURES",
     "DEFAULT_PREDICTOR",
@@ -69,4 +71,5 @@ __all__ = [
     "seeded_predictor",
     "regression_report",
     "select_training_set",
+    "unseen_architecture_folds",
 ]
