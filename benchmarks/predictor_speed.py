@@ -4,7 +4,8 @@ Builds a synthetic LDE shaped like the default one (``--datasets`` x ``--archs``
 16x16 inputs, :func:`tapaskit.predictor.synthetic.synthetic_lde`), times ``TAPRegressor.fit`` on
 all of it, then scores ``--score`` fresh random architectures (Architecture objects, as a search
 controller hands them over) three ways: encoding only, prediction of an already encoded frame,
-and the whole ``predict`` (encoding included). With ``--metaqnn PATH`` it also times the fit on the
+and the whole ``predict`` (encoding included). The toolkit's default predictor (the ensemble that
+``tapas search`` fits) is timed the same way, fit and whole ``predict``. With ``--metaqnn PATH`` it also times the fit on the
 MetaQNN CSV and scoring its (longer) networks. Prints one JSON object (and writes it to ``--out``).
 
 Targets on 2 CPU cores: fit on 2,000-3,000 experiments <= 60 s; >= 20,000 architectures/s.
@@ -29,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from tapaskit.predictor import (  # noqa: E402 - after the path set-up
+    DEFAULT_PREDICTOR,
     TAPRegressor,
     architecture_frame,
     encode_frame,
+    seeded_predictor,
 )
 from tapaskit.predictor.synthetic import synthetic_lde  # noqa: E402
 from tapaskit.sampler import ArchitectureSampler  # noqa: E402
@@ -81,6 +84,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     archs = ArchitectureSampler(seed=args.seed + 1).sample_many(args.score, (1, 16, 16), 10)
     candidates = architecture_frame(archs, input_shape=(1, 16, 16), num_classes=10, dcn=0.4)
     result["synthetic"]["scoring"] = score_rates(tap, candidates, args.repeats)
+
+    default = seeded_predictor(DEFAULT_PREDICTOR, args.seed)
+    tick = time.perf_counter()
+    default.fit(train, train["peak_accuracy"])
+    fit_seconds = time.perf_counter() - tick
+    t_total, _ = _best(lambda: default.predict(candidates), args.repeats)
+    result["default_predictor"] = {"name": DEFAULT_PREDICTOR, "experiments": len(train),
+                                   "fit_seconds": fit_seconds,
+                                   "predict_with_encoding_per_s": len(candidates) / t_total,
+                                   "hyperparameters": default.get_params()}
 
     if args.metaqnn is not None:
         from lde import MemoryStore

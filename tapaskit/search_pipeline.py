@@ -138,7 +138,7 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str, tau: float, 
         info["cached"] = True
     else:
         predictor.fit(frame, frame["peak_accuracy"].to_numpy())
-        if hasattr(predictor, "save"):
+        if hasattr(predictor, "save") and getattr(predictor, "can_save", True):
             cache.parent.mkdir(parents=True, exist_ok=True)
             predictor.save(cache)
     info["fit_seconds"] = time.perf_counter() - started

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
-from tapaskit.errors import InvalidOptionError, NotFittedError
+from tapaskit.errors import DataError, InvalidOptionError, NotFittedError
 from tapaskit.predictor import (
     DEFAULT_PREDICTOR,
     PREDICTORS,
@@ -140,3 +141,41 @@ def test_use_dcn_false_ignores_the_dcn(lde_split) -> None:
         np.testing.assert_array_equal(model.predict(test), model.predict(shifted))
     tap = TAPRegressor(**FAST_TAP, use_dcn=False).fit(train, train["peak_accuracy"])
     np.testing.assert_allclose(tap.predict(test), tap.predict(shifted), rtol=1e-6)
+
+
+# -- persistence -----------------------------------------------------------------------------
+
+
+def test_lightgbm_save_then_load_gives_identical_predictions(lde_split, tmp_path) -> None:
+    train, test = lde_split
+    fitted = LightGBMPredictor(n_estimators=60, seed=4).fit(train, train["peak_accuracy"])
+    loaded = LightGBMPredictor.load(fitted.save(tmp_path / "lgbm.pt"))
+    np.testing.assert_array_equal(loaded.predict(test), fitted.predict(test))
+    assert loaded.get_params() == fitted.get_params()
+    blob = torch.load(tmp_path / "lgbm.pt", weights_only=True)  # the safe loader reads it
+    assert set(blob) == {"meta", "tensors"} and isinstance(blob["meta"], str)
+    tap_file = TAPRegressor(**FAST_TAP).fit(train, train["peak_accuracy"]).save(tmp_path / "t.pt")
+    with pytest.raises(DataError, match="format must be 'tapaskit.lightgbm/1'"):
+        LightGBMPredictor.load(tap_file)
+    with pytest.raises(NotFittedError):
+        LightGBMPredictor().save(tmp_path / "unfitted.pt")
+
+
+def test_ensemble_save_then_load_gives_identical_predictions(lde_split, tmp_path) -> None:
+    train, test = lde_split
+    small = {"tap": {"n_members": 2, **FAST_TAP}, "lightgbm": {"n_estimators": 40}}
+    fitted = EnsemblePredictor(member_params=small, seed=2).fit(train, train["peak_accuracy"])
+    assert fitted.can_save
+    loaded = EnsemblePredictor.load(fitted.save(tmp_path / "ensemble.pt"))
+    np.testing.assert_array_equal(loaded.predict(test), fitted.predict(test))
+    assert loaded.get_params() == fitted.get_params()
+    assert [type(m) for m in loaded.estimators_] == [TAPRegressor, LightGBMPredictor]
+    assert len(loaded.estimators_[0].networks_) == 2
+    with pytest.raises(DataError, match="format must be 'tapaskit.ensemble/1'"):
+        EnsemblePredictor.load(fitted.estimators_[1].save(tmp_path / "member.pt"))
+    # a member without a file format: the ensemble says so instead of pickling it
+    forest = EnsemblePredictor(members=("lightgbm", "random_forest"), member_params={})
+    assert not forest.can_save
+    forest.fit(train, train["peak_accuracy"])
+    with pytest.raises(DataError, match="an ensemble of lightgbm, random_forest cannot be saved"):
+        forest.save(tmp_path / "forest.pt")

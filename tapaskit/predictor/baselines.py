@@ -12,7 +12,9 @@
   baseline for ranking metrics.
 
 All are deterministic given ``seed``; the tree models use ``n_jobs`` threads (1 by default: the
-toolkit shares small machines).
+toolkit shares small machines). :class:`LightGBMPredictor` saves to and loads from a file like TAP
+(its booster as LightGBM's own model text, see ``persistence.py``), so the default ensemble can be
+cached by ``tapas search``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tapaskit.errors import InvalidOptionError
+from pathlib import Path
+
+from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import BasePredictor
 from tapaskit.predictor.encoding import encode_frame
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
 from tapaskit.predictor.inputs import GROUP_COLUMN
+from tapaskit.predictor.persistence import read_state, write_state
 
 __all__ = [
     "DatasetMeanPredictor",
@@ -37,6 +42,8 @@ __all__ = [
 ]
 
 _PARAMS = FLAT_FEATURES.index("log10_params")
+#: ``format`` of a saved :class:`LightGBMPredictor`.
+LIGHTGBM_FORMAT = "tapaskit.lightgbm/1"
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -79,7 +86,7 @@ class LightGBMPredictor(_FlatFeaturePredictor):
         n_jobs: LightGBM threads.
 
     Attributes:
-        model_: the fitted ``LGBMRegressor``.
+        booster_: the fitted ``lightgbm.Booster``.
         fill_: NaN fill value per feature.
     """
 
@@ -104,17 +111,64 @@ class LightGBMPredictor(_FlatFeaturePredictor):
 
         _check_int("n_estimators", self.n_estimators, 1)
         features = self._features(X, fit=True)
-        self.model_ = LGBMRegressor(
+        model = LGBMRegressor(
             n_estimators=self.n_estimators, learning_rate=self.learning_rate,
             num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
             subsample=self.subsample, subsample_freq=1, colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda, random_state=self.seed, n_jobs=self.n_jobs, verbose=-1,
         )
-        self.model_.fit(pd.DataFrame(features, columns=list(FLAT_FEATURES)), y)
+        model.fit(pd.DataFrame(features, columns=list(FLAT_FEATURES)), y)
+        self.booster_ = model.booster_
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         features = pd.DataFrame(self._features(X, fit=False), columns=list(FLAT_FEATURES))
-        return np.clip(self.model_.predict(features), 0.0, 1.0)
+        return np.clip(self.booster_.predict(features, num_threads=self.n_jobs), 0.0, 1.0)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The fitted predictor as JSON-able metadata (the booster as model text), no tensors.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+        """
+        self._check_fitted()
+        return {"format": LIGHTGBM_FORMAT, "params": self.get_params(),
+                "features": list(FLAT_FEATURES), "fill": [float(v) for v in self.fill_],
+                "booster": self.booster_.model_to_string()}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, Any],
+                   source: str | Path = "the state") -> LightGBMPredictor:
+        """The predictor of :meth:`state`'s output.
+
+        Raises:
+            DataError: the state was written for other features.
+        """
+        from lightgbm import Booster  # heavy: imported where used
+
+        if meta["features"] != list(FLAT_FEATURES):
+            raise DataError(f"{source} was written for other features; refit the predictor")
+        model = cls(**meta["params"])
+        model.fill_ = np.asarray(meta["fill"], dtype=np.float64)
+        model.booster_ = Booster(model_str=meta["booster"])
+        model.is_fitted_ = True
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor (JSON text, nothing pickled); returns the path."""
+        return write_state(path, *self.state())
+
+    @classmethod
+    def load(cls, path: str | Path) -> LightGBMPredictor:
+        """Read a predictor written by :meth:`save`.
+
+        Raises:
+            DataError: the file does not exist, is no LightGBM predictor file, or was written
+                for other features.
+        """
+        meta, tensors = read_state(path, LIGHTGBM_FORMAT, "LightGBM predictor")
+        return cls.from_state(meta, tensors, path)
 
 
 class RandomForestPredictor(_FlatFeaturePredictor):

@@ -9,20 +9,28 @@ The default, TAP averaged over 3 seeds weighted 2 : 1 against LightGBM, is the b
 on the default LDE, scenario C, both on the networks of the LDE and on architectures the
 predictor never saw (``--unseen-architectures``): Kendall τ 0.726 / 0.610, against 0.724 / 0.593
 for an equal mix with one TAP network (docs/predictor.md, "Choosing the default").
+
+An ensemble whose members can all be saved (TAP and LightGBM can) is saved to one file and loaded
+back like TAP (see ``persistence.py``); ``tapas search`` caches its fitted predictor that way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tapaskit.errors import InvalidOptionError
+from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
+from tapaskit.predictor.persistence import read_state, write_state
 
-__all__ = ["DEFAULT_MEMBER_PARAMS", "EnsemblePredictor"]
+__all__ = ["DEFAULT_MEMBER_PARAMS", "ENSEMBLE_FORMAT", "EnsemblePredictor"]
+
+#: ``format`` of a saved :class:`EnsemblePredictor`.
+ENSEMBLE_FORMAT = "tapaskit.ensemble/1"
 
 #: Hyperparameters of the members when ``member_params`` is ``None``.
 DEFAULT_MEMBER_PARAMS: Mapping[str, Mapping[str, Any]] = {"tap": {"n_members": 3}}
@@ -89,3 +97,78 @@ class EnsemblePredictor(BasePredictor):
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         predictions = np.stack([member.predict(X) for member in self.estimators_])  # (M, N)
         return to_chance_corrected(self.weights_ @ predictions, X)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    @property
+    def can_save(self) -> bool:
+        """Whether every member can be written to a file (TAP and LightGBM can)."""
+        from tapaskit.predictor.registry import PREDICTORS
+
+        return all(hasattr(PREDICTORS.get(name), "from_state") for name in self.members)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The fitted ensemble as JSON-able metadata and plain tensors, members nested.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            DataError: a member cannot be saved.
+        """
+        self._check_fitted()
+        if not self.can_save:
+            raise DataError(
+                f"an ensemble of {', '.join(self.members)} cannot be saved: only members with a "
+                "file format (tap, lightgbm) can"
+            )
+        params = self.get_params()
+        params["members"], params["weights"] = list(self.members), (
+            None if self.weights is None else [float(w) for w in self.weights])
+        members, tensors = [], {}
+        for k, member in enumerate(self.estimators_):
+            meta, member_tensors = member.state()
+            members.append(meta)
+            tensors.update({f"{k}/{name}": value for name, value in member_tensors.items()})
+        return {"format": ENSEMBLE_FORMAT, "params": params,
+                "weights_": [float(w) for w in self.weights_], "members": members}, tensors
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, Any],
+                   source: str | Path = "the state") -> EnsemblePredictor:
+        """The ensemble of :meth:`state`'s output."""
+        from tapaskit.predictor.registry import PREDICTORS
+
+        params = dict(meta["params"])
+        params["members"] = tuple(params["members"])
+        if params["weights"] is not None:
+            params["weights"] = tuple(params["weights"])
+        model = cls(**params)
+        model.weights_ = np.asarray(meta["weights_"], dtype=np.float64)
+        model.estimators_ = []
+        for k, (name, member_meta) in enumerate(zip(model.members, meta["members"])):
+            prefix = f"{k}/"
+            member_tensors = {key[len(prefix):]: value for key, value in tensors.items()
+                              if key.startswith(prefix)}
+            model.estimators_.append(
+                PREDICTORS[name].from_state(member_meta, member_tensors, source))
+        model.is_fitted_ = True
+        return model
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted ensemble to one file (nothing pickled); returns the path.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+            DataError: a member cannot be saved (see :attr:`can_save`).
+        """
+        return write_state(path, *self.state())
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnsemblePredictor:
+        """Read an ensemble written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises:
+            DataError: the file does not exist, is no ensemble file, or a member was written for
+                another encoding.
+        """
+        meta, tensors = read_state(path, ENSEMBLE_FORMAT, "ensemble predictor")
+        return cls.from_state(meta, tensors, path)

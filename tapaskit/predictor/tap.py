@@ -27,7 +27,6 @@ pickled.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterator
@@ -51,6 +50,7 @@ from tapaskit.predictor.encoding import (
 )
 from tapaskit.predictor.inputs import group_codes
 from tapaskit.predictor.network import TAPNetwork
+from tapaskit.predictor.persistence import read_state, write_state
 
 __all__ = ["TAPRegressor", "FORMAT"]
 
@@ -342,18 +342,14 @@ class TAPRegressor(BasePredictor):
 
     # -- persistence --------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted predictor: tensors and JSON metadata, no pickled objects.
-
-        Returns:
-            The path written.
+    def state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """The fitted predictor as JSON-able metadata and plain tensors (see ``persistence.py``).
 
         Raises:
             NotFittedError: before :meth:`fit`.
         """
         self._check_fitted()
-        path = Path(path)
-        tensors: dict[str, Any] = {}
+        tensors: dict[str, torch.Tensor] = {}
         for k, network in enumerate(self.networks_):
             for name, value in network.state_dict().items():
                 tensors[f"member{k}.{name}"] = value.detach().cpu().clone()
@@ -368,32 +364,19 @@ class TAPRegressor(BasePredictor):
             "y_std": self.y_std_,
             "loss_curve": self.loss_curve_,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"meta": json.dumps(meta), "tensors": tensors}, path)
-        return path
+        return meta, tensors
 
     @classmethod
-    def load(cls, path: str | Path) -> TAPRegressor:
-        """Read a predictor written by :meth:`save` (``torch.load(weights_only=True)``).
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   source: str | Path = "the state") -> TAPRegressor:
+        """The predictor of :meth:`state`'s output.
 
         Raises:
-            DataError: the file does not exist, is not a TAP file, or was written for another
-                encoding.
+            DataError: the state was written for another encoding.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"no TAP predictor file at {path}")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            meta = json.loads(blob["meta"])
-            tensors = blob["tensors"]
-        except Exception as exc:  # a foreign or damaged file: one clear message
-            raise DataError(f"{path} is not a TAP predictor file ({type(exc).__name__})") from None
-        if meta.get("format") != FORMAT:
-            raise DataError(f"{path}: format must be {FORMAT!r}, but got {meta.get('format')!r}")
         if (meta["step_features"] != list(STEP_FEATURES)
                 or meta["context_features"] != list(CONTEXT_FEATURES)):
-            raise DataError(f"{path} was written for another encoding; refit the predictor")
+            raise DataError(f"{source} was written for another encoding; refit the predictor")
         model = cls(**meta["params"])
         for name in ("step_mean_", "step_std_", "context_fill_", "context_mean_", "context_std_"):
             setattr(model, name, tensors[name].numpy())
@@ -411,3 +394,25 @@ class TAPRegressor(BasePredictor):
         model.loss_curve_ = list(meta["loss_curve"])
         model.is_fitted_ = True
         return model
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor: tensors and JSON metadata, no pickled objects.
+
+        Returns:
+            The path written.
+
+        Raises:
+            NotFittedError: before :meth:`fit`.
+        """
+        return write_state(path, *self.state())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TAPRegressor:
+        """Read a predictor written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises:
+            DataError: the file does not exist, is not a TAP file, or was written for another
+                encoding.
+        """
+        meta, tensors = read_state(path, FORMAT, "TAP predictor")
+        return cls.from_state(meta, tensors, path)
