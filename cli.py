@@ -605,6 +605,9 @@ def benchmark_predictor_command(
                                          progress=callback)
 
     def render() -> None:
+        if report["config"].get("unseen_architectures"):
+            out.print(f"unseen architectures: test networks kept out of training "
+                      f"({report['config']['architecture_folds']} folds in B and C)", highlight=False)
         for name, block in report["scenarios"].items():
             if block.get("skipped"):
                 out.print(f"scenario {name}: skipped ({block.get('note')})", highlight=False)

@@ -48,6 +48,12 @@ def test_benchmark_predictor_on_unseen_architectures(tiny_lde, tmp_path) -> None
     assert report["config"]["unseen_architectures"] is True
     assert "reference" not in report["scenarios"]["C"]
     assert len(report["scenarios"]["C"]["predictors"]["lightgbm"]["per_dataset"]) == 4
+    table = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "C",
+                      "--predictors", "lightgbm", "--min-datasets", "2", "--unseen-architectures",
+                      home=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "unseen architectures: test networks kept out of training (2 folds" in table.stdout
+    assert "reference, not a predictor" not in table.stdout
 
 
 def test_benchmark_predictor_rejects_a_bad_window_in_one_line(tiny_lde, tmp_path) -> None:
