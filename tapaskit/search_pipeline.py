@@ -110,11 +110,13 @@ class SearchEvents:
 
 
 # ----------------------------------------------------------------------------- predictor fitting
-def _frame_key(frame: Any, predictor: str, tau: float | None) -> str:
+def _frame_key(frame: Any, predictor: str, tau: float | None, params: dict[str, Any]) -> str:
+    """Cache key of a fitted predictor: the window's experiments, the predictor and its
+    hyperparameters, its members' included (so a toolkit whose defaults changed refits)."""
     ids = np.sort(frame["experiment_id"].to_numpy()) if "experiment_id" in frame else np.arange(len(frame))
     digest = hashlib.sha256(ids.tobytes())
     digest.update(np.ascontiguousarray(frame["peak_accuracy"].to_numpy(dtype=np.float64)).tobytes())
-    digest.update(f"{predictor}|{tau}".encode())
+    digest.update(f"{predictor}|{tau}|{json.dumps(params, sort_keys=True, default=str)}".encode())
     return digest.hexdigest()[:20]
 
 
@@ -131,7 +133,11 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str, tau: float, 
             "widened": selection.widened, "experiments": len(frame),
             "datasets": sorted(frame["dataset_name"].astype(str).unique().tolist()), "cached": False}
     predictor = seeded_predictor(name, seed)
-    cache = paths.data_home() / "predictors" / f"{name}-{_frame_key(frame, name, selection.tau)}-{seed}.pt"
+    params = predictor.get_params()
+    if hasattr(predictor, "build_members"):
+        params["resolved_members"] = [member.get_params() for member in predictor.build_members()]
+    key = _frame_key(frame, name, selection.tau, params)
+    cache = paths.data_home() / "predictors" / f"{name}-{key}-{seed}.pt"
     started = time.perf_counter()
     if hasattr(type(predictor), "load") and cache.is_file():
         predictor = type(predictor).load(cache)

@@ -30,3 +30,20 @@ def test_a_predictor_without_a_file_format_is_refitted(home) -> None:
         _, info = fit_predictor(store, 0.5, name="random_forest", tau=0.05, seed=0)
         assert info["cached"] is False
     assert not list((paths.data_home() / "predictors").glob("random_forest-*"))
+
+
+def test_the_cache_key_follows_the_hyperparameters_members_included(monkeypatch) -> None:
+    from tapaskit.predictor import EnsemblePredictor
+    from tapaskit.predictor import ensemble as ensemble_module
+    from tapaskit.search_pipeline import _frame_key
+
+    frame = synthetic_lde(n_datasets=2, n_archs=10, seed=0).query()
+    key = _frame_key(frame, "lightgbm", 0.1, {"n_estimators": 500})
+    assert key == _frame_key(frame, "lightgbm", 0.1, {"n_estimators": 500})
+    assert key != _frame_key(frame, "lightgbm", 0.1, {"n_estimators": 400})
+    assert key != _frame_key(frame.iloc[1:], "lightgbm", 0.1, {"n_estimators": 500})
+    # a changed default of a member shows in the members the ensemble builds
+    before = [m.get_params() for m in EnsemblePredictor().build_members()]
+    monkeypatch.setattr(ensemble_module, "DEFAULT_MEMBER_PARAMS", {"tap": {"n_members": 5}})
+    after = [m.get_params() for m in EnsemblePredictor().build_members()]
+    assert before[0]["n_members"] == 3 and after[0]["n_members"] == 5

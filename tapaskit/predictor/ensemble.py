@@ -63,7 +63,12 @@ class EnsemblePredictor(BasePredictor):
         self.use_dcn = use_dcn
         self.seed = seed
 
-    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+    def build_members(self) -> list[BasePredictor]:
+        """The unfitted members, configured as :meth:`fit` fits them.
+
+        Raises:
+            InvalidOptionError: bad ``members``, ``weights`` or ``member_params``.
+        """
         from tapaskit.predictor.registry import make_predictor  # the registry imports this module
 
         names = list(self.members)
@@ -72,12 +77,7 @@ class EnsemblePredictor(BasePredictor):
                 f"members must be a non-empty list of predictor names other than 'ensemble', "
                 f"but got {names!r}"
             )
-        weights = np.ones(len(names)) if self.weights is None else np.asarray(self.weights, float)
-        if weights.shape != (len(names),) or np.any(weights < 0) or weights.sum() <= 0:
-            raise InvalidOptionError(
-                f"weights must be {len(names)} non-negative numbers with a positive sum, "
-                f"but got {self.weights!r}"
-            )
+        self._weights()
         params = DEFAULT_MEMBER_PARAMS if self.member_params is None else self.member_params
         strangers = [] if self.member_params is None else sorted(set(params) - set(names))
         if strangers:
@@ -85,14 +85,29 @@ class EnsemblePredictor(BasePredictor):
                 f"member_params names {strangers[0]!r}, which is not a member "
                 f"(members: {', '.join(names)})"
             )
-        self.weights_ = weights / weights.sum()
-        self.estimators_ = []
+        members = []
         for name in names:
             member = make_predictor(name, use_dcn=self.use_dcn, **dict(params.get(name, {})))
             if "seed" in member.get_params():
                 member.set_params(seed=self.seed)
-            # members take plain accuracies and convert them themselves (see base.py)
-            self.estimators_.append(member.fit(X, from_chance_corrected(y, X)))
+            members.append(member)
+        return members
+
+    def _weights(self) -> np.ndarray:
+        n = len(self.members)
+        weights = np.ones(n) if self.weights is None else np.asarray(self.weights, float)
+        if weights.shape != (n,) or np.any(weights < 0) or weights.sum() <= 0:
+            raise InvalidOptionError(
+                f"weights must be {n} non-negative numbers with a positive sum, "
+                f"but got {self.weights!r}"
+            )
+        return weights / weights.sum()
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        members = self.build_members()
+        self.weights_ = self._weights()
+        # members take plain accuracies and convert them themselves (see base.py)
+        self.estimators_ = [member.fit(X, from_chance_corrected(y, X)) for member in members]
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         predictions = np.stack([member.predict(X) for member in self.estimators_])  # (M, N)
