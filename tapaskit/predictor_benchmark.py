@@ -62,7 +62,7 @@ from tapaskit.predictor.holdout import (
     unseen_architecture_folds,
 )
 from tapaskit.predictor.metrics import METRICS, regression_report
-from tapaskit.predictor.registry import PREDICTORS, make_predictor
+from tapaskit.predictor.registry import PREDICTORS, seeded_predictor
 from tapaskit.predictor.training_set import (
     DEFAULT_MIN_DATASETS,
     DEFAULT_MIN_EXPERIMENTS,
@@ -122,12 +122,7 @@ def _predictor_factories(predictors: Sequence[str] | Mapping[str, BasePredictor]
     if isinstance(predictors, Mapping):
         items = dict(predictors)
     else:
-        items = {}
-        for name in predictors:
-            est = make_predictor(name)
-            if "seed" in est.get_params():
-                est.set_params(seed=seed)
-            items[name] = est
+        items = {name: seeded_predictor(name, seed) for name in predictors}
     if not items:
         raise InvalidOptionError("predictors must name at least one predictor, but got none")
     return {name: configured(est) for name, est in items.items()}

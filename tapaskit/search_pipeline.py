@@ -42,6 +42,7 @@ from tapaskit.errors import InvalidOptionError
 from tapaskit.experiments import open_lde, record_training
 from tapaskit.model_export import write_model_files
 from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, seeded_predictor, select_training_set
+from tapaskit.predictor.persistence import SavablePredictor
 from tapaskit.search import STRATEGIES, Reward
 from tapaskit.tracking import Tracker
 from tapaskit.trainer import Hyperparameters, TrainResult, train_architecture
@@ -133,19 +134,17 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str, tau: float, 
             "widened": selection.widened, "experiments": len(frame),
             "datasets": sorted(frame["dataset_name"].astype(str).unique().tolist()), "cached": False}
     predictor = seeded_predictor(name, seed)
-    params = predictor.get_params()
-    if hasattr(predictor, "build_members"):
-        params["resolved_members"] = [member.get_params() for member in predictor.build_members()]
-    key = _frame_key(frame, name, selection.tau, params)
-    cache = paths.data_home() / "predictors" / f"{name}-{key}-{seed}.pt"
+    cache = None
+    if isinstance(predictor, SavablePredictor) and predictor.can_save:
+        key = _frame_key(frame, name, selection.tau, predictor.signature())
+        cache = paths.data_home() / "predictors" / f"{name}-{key}-{seed}.pt"
     started = time.perf_counter()
-    if hasattr(type(predictor), "load") and cache.is_file():
+    if cache is not None and cache.is_file():
         predictor = type(predictor).load(cache)
         info["cached"] = True
     else:
         predictor.fit(frame, frame["peak_accuracy"].to_numpy())
-        if hasattr(predictor, "save") and getattr(predictor, "can_save", True):
-            cache.parent.mkdir(parents=True, exist_ok=True)
+        if cache is not None:
             predictor.save(cache)
     info["fit_seconds"] = time.perf_counter() - started
     return predictor, info

@@ -20,19 +20,18 @@ cached by ``tapas search``.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from pathlib import Path
 
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import BasePredictor
 from tapaskit.predictor.encoding import encode_frame
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
 from tapaskit.predictor.inputs import GROUP_COLUMN
-from tapaskit.predictor.persistence import read_state, write_state
+from tapaskit.predictor.persistence import SavablePredictor
 
 __all__ = [
     "DatasetMeanPredictor",
@@ -74,7 +73,7 @@ class _FlatFeaturePredictor(BasePredictor):
         return np.where(np.isnan(features), self.fill_, features)
 
 
-class LightGBMPredictor(_FlatFeaturePredictor):
+class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
     """Gradient-boosted trees (LightGBM) on flat features.
 
     Args:
@@ -89,6 +88,9 @@ class LightGBMPredictor(_FlatFeaturePredictor):
         booster_: the fitted ``lightgbm.Booster``.
         fill_: NaN fill value per feature.
     """
+
+    file_format = LIGHTGBM_FORMAT
+    file_kind = "LightGBM predictor"
 
     def __init__(self, *, n_estimators: int = 500, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 10, subsample: float = 0.8,
@@ -154,21 +156,6 @@ class LightGBMPredictor(_FlatFeaturePredictor):
         model.booster_ = Booster(model_str=meta["booster"])
         model.is_fitted_ = True
         return model
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted predictor (JSON text, nothing pickled); returns the path."""
-        return write_state(path, *self.state())
-
-    @classmethod
-    def load(cls, path: str | Path) -> LightGBMPredictor:
-        """Read a predictor written by :meth:`save`.
-
-        Raises:
-            DataError: the file does not exist, is no LightGBM predictor file, or was written
-                for other features.
-        """
-        meta, tensors = read_state(path, LIGHTGBM_FORMAT, "LightGBM predictor")
-        return cls.from_state(meta, tensors, path)
 
 
 class RandomForestPredictor(_FlatFeaturePredictor):

@@ -25,7 +25,7 @@ import pandas as pd
 
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
-from tapaskit.predictor.persistence import read_state, write_state
+from tapaskit.predictor.persistence import SavablePredictor
 
 __all__ = ["DEFAULT_MEMBER_PARAMS", "ENSEMBLE_FORMAT", "EnsemblePredictor"]
 
@@ -36,7 +36,7 @@ ENSEMBLE_FORMAT = "tapaskit.ensemble/1"
 DEFAULT_MEMBER_PARAMS: Mapping[str, Mapping[str, Any]] = {"tap": {"n_members": 3}}
 
 
-class EnsemblePredictor(BasePredictor):
+class EnsemblePredictor(SavablePredictor, BasePredictor):
     """The weighted mean of several predictors' predictions.
 
     Args:
@@ -52,6 +52,9 @@ class EnsemblePredictor(BasePredictor):
         estimators_: the fitted members, in ``members`` order.
         weights_: the normalised weights.
     """
+
+    file_format = ENSEMBLE_FORMAT
+    file_kind = "ensemble predictor"
 
     def __init__(self, *, members: Sequence[str] = ("tap", "lightgbm"),
                  weights: Sequence[float] | None = (2.0, 1.0),
@@ -69,7 +72,7 @@ class EnsemblePredictor(BasePredictor):
         Raises:
             InvalidOptionError: bad ``members``, ``weights`` or ``member_params``.
         """
-        from tapaskit.predictor.registry import make_predictor  # the registry imports this module
+        from tapaskit.predictor.registry import seeded_predictor  # the registry imports this module
 
         names = list(self.members)
         if not names or "ensemble" in names:
@@ -85,13 +88,8 @@ class EnsemblePredictor(BasePredictor):
                 f"member_params names {strangers[0]!r}, which is not a member "
                 f"(members: {', '.join(names)})"
             )
-        members = []
-        for name in names:
-            member = make_predictor(name, use_dcn=self.use_dcn, **dict(params.get(name, {})))
-            if "seed" in member.get_params():
-                member.set_params(seed=self.seed)
-            members.append(member)
-        return members
+        return [seeded_predictor(name, self.seed, use_dcn=self.use_dcn, **dict(params.get(name, {})))
+                for name in names]
 
     def _weights(self) -> np.ndarray:
         n = len(self.members)
@@ -120,7 +118,14 @@ class EnsemblePredictor(BasePredictor):
         """Whether every member can be written to a file (TAP and LightGBM can)."""
         from tapaskit.predictor.registry import PREDICTORS
 
-        return all(hasattr(PREDICTORS.get(name), "from_state") for name in self.members)
+        return all(issubclass(PREDICTORS.get(name, object), SavablePredictor)
+                   for name in self.members)
+
+    def signature(self) -> dict[str, Any]:
+        """The hyperparameters, with each member's as :meth:`build_members` configures it (so a
+        changed member default changes the signature)."""
+        return {**self.get_params(),
+                "resolved_members": [member.get_params() for member in self.build_members()]}
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The fitted ensemble as JSON-able metadata and plain tensors, members nested.
@@ -167,23 +172,3 @@ class EnsemblePredictor(BasePredictor):
                 PREDICTORS[name].from_state(member_meta, member_tensors, source))
         model.is_fitted_ = True
         return model
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted ensemble to one file (nothing pickled); returns the path.
-
-        Raises:
-            NotFittedError: before :meth:`fit`.
-            DataError: a member cannot be saved (see :attr:`can_save`).
-        """
-        return write_state(path, *self.state())
-
-    @classmethod
-    def load(cls, path: str | Path) -> EnsemblePredictor:
-        """Read an ensemble written by :meth:`save` (``torch.load(weights_only=True)``).
-
-        Raises:
-            DataError: the file does not exist, is no ensemble file, or a member was written for
-                another encoding.
-        """
-        meta, tensors = read_state(path, ENSEMBLE_FORMAT, "ensemble predictor")
-        return cls.from_state(meta, tensors, path)

@@ -5,6 +5,9 @@ JSON-able dict that names its ``format``, ``tensors`` a flat dict of tensors. :f
 stores both with ``torch.save``; :func:`read_state` reads them with ``torch.load(weights_only=True)``,
 which refuses anything but tensors and plain containers, and checks the format. The ensemble
 nests its members' states under prefixes, so TAP, LightGBM and their mix share one file layout.
+
+:class:`SavablePredictor` gives a predictor class ``save``/``load`` from its ``state``/
+``from_state`` and its ``file_format``/``file_kind``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from tapaskit.errors import DataError
 
-__all__ = ["read_state", "write_state"]
+__all__ = ["SavablePredictor", "read_state", "write_state"]
 
 
 def write_state(path: str | Path, meta: dict[str, Any], tensors: dict[str, Any]) -> Path:
@@ -54,3 +57,47 @@ def read_state(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], d
         found = meta.get("format") if isinstance(meta, dict) else None
         raise DataError(f"{path}: format must be {fmt!r}, but got {found!r}")
     return meta, tensors
+
+
+class SavablePredictor:
+    """Mixin: ``save``/``load`` for a predictor that implements ``state`` and ``from_state``.
+
+    Subclasses set ``file_format`` (the ``meta["format"]`` they write) and ``file_kind`` (their
+    name in messages) and implement ``state() -> (meta, tensors)`` and
+    ``from_state(meta, tensors, source)``.
+    """
+
+    file_format: str
+    file_kind: str
+
+    @property
+    def can_save(self) -> bool:
+        """Whether :meth:`save` can write this predictor (an ensemble depends on its members)."""
+        return True
+
+    def signature(self) -> dict[str, Any]:
+        """Everything besides the data that decides what ``fit`` learns (a cache key): the
+        hyperparameters."""
+        return self.get_params()  # type: ignore[attr-defined] - a BasePredictor beside it
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor: JSON text and plain tensors, nothing pickled.
+
+        Returns:
+            The path written.
+
+        Raises:
+            NotFittedError: before ``fit``.
+        """
+        return write_state(path, *self.state())  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read a predictor written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises:
+            DataError: the file does not exist, is not a file of this predictor, or was written
+                for another encoding or other features.
+        """
+        meta, tensors = read_state(path, cls.file_format, cls.file_kind)
+        return cls.from_state(meta, tensors, path)  # type: ignore[attr-defined]

@@ -58,10 +58,10 @@ def make_predictor(name: str = DEFAULT_PREDICTOR, **params: Any) -> BasePredicto
     return cls(**params)
 
 
-def seeded_predictor(name: str, seed: int) -> BasePredictor:
+def seeded_predictor(name: str, seed: int, **params: Any) -> BasePredictor:
     """:func:`make_predictor` with ``seed`` set when the predictor has one (the baselines without
     randomness have none)."""
-    predictor = make_predictor(name)
+    predictor = make_predictor(name, **params)
     if "seed" in predictor.get_params():
         predictor.set_params(seed=seed)
     return predictor

@@ -50,7 +50,7 @@ from tapaskit.predictor.encoding import (
 )
 from tapaskit.predictor.inputs import group_codes
 from tapaskit.predictor.network import TAPNetwork
-from tapaskit.predictor.persistence import read_state, write_state
+from tapaskit.predictor.persistence import SavablePredictor
 
 __all__ = ["TAPRegressor", "FORMAT"]
 
@@ -82,7 +82,7 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class TAPRegressor(BasePredictor):
+class TAPRegressor(SavablePredictor, BasePredictor):
     """The TAPAS accuracy predictor (two stacked LSTMs over layer pairs, chained predictions).
 
     Args:
@@ -118,6 +118,9 @@ class TAPRegressor(BasePredictor):
         loss_curve_: mean training loss per epoch (of the first member).
         n_train_: experiments seen by :meth:`fit`.
     """
+
+    file_format = FORMAT
+    file_kind = "TAP predictor"
 
     def __init__(
         self,
@@ -394,25 +397,3 @@ class TAPRegressor(BasePredictor):
         model.loss_curve_ = list(meta["loss_curve"])
         model.is_fitted_ = True
         return model
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted predictor: tensors and JSON metadata, no pickled objects.
-
-        Returns:
-            The path written.
-
-        Raises:
-            NotFittedError: before :meth:`fit`.
-        """
-        return write_state(path, *self.state())
-
-    @classmethod
-    def load(cls, path: str | Path) -> TAPRegressor:
-        """Read a predictor written by :meth:`save` (``torch.load(weights_only=True)``).
-
-        Raises:
-            DataError: the file does not exist, is not a TAP file, or was written for another
-                encoding.
-        """
-        meta, tensors = read_state(path, FORMAT, "TAP predictor")
-        return cls.from_state(meta, tensors, path)
