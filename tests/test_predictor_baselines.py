@@ -18,6 +18,7 @@ from tapaskit.predictor import (
     ParamCountPredictor,
     RandomForestPredictor,
     TAPRegressor,
+    encode_frame,
     make_predictor,
 )
 from tapaskit.predictor.metrics import kendall_tau
@@ -102,6 +103,36 @@ def test_ensemble_is_the_weighted_mean_of_its_members(lde_split) -> None:
         EnsemblePredictor(members=("ensemble",)).fit(train, y)
     with pytest.raises(InvalidOptionError, match="weights must be 2 non-negative numbers"):
         EnsemblePredictor(members=("lightgbm", "params"), weights=(1,)).fit(train, y)
+
+
+@pytest.mark.parametrize("name", sorted(set(PREDICTORS) - {"ensemble"}))
+def test_a_given_encoding_gives_the_same_predictions(name, lde_split) -> None:
+    train, test = lde_split
+    model = make_predictor(name, **(FAST_TAP if name == "tap" else {}))
+    model.fit(train, train["peak_accuracy"])
+    np.testing.assert_array_equal(model.predict(test, encoded=encode_frame(test)),
+                                  model.predict(test))
+    with pytest.raises(DataError, match="the encoding has 1 rows but the frame has"):
+        model.predict(test, encoded=encode_frame(test.iloc[:1]))
+
+
+def test_ensemble_encodes_a_frame_once_for_all_members(lde_split, monkeypatch) -> None:
+    train, test = lde_split
+    members = {"tap": FAST_TAP, "lightgbm": {"n_estimators": 20}}
+    ensemble = EnsemblePredictor(members=("tap", "lightgbm", "params"), weights=None,
+                                 member_params=members)
+    ensemble.fit(train, train["peak_accuracy"])
+    expected = ensemble.predict(test)
+    calls = []
+
+    def counting(frame: pd.DataFrame):
+        calls.append(len(frame))
+        return encode_frame(frame)
+
+    for module in ("base", "baselines", "ensemble"):
+        monkeypatch.setattr(f"tapaskit.predictor.{module}.encode_frame", counting)
+    np.testing.assert_array_equal(ensemble.predict(test), expected)
+    assert calls == [len(test)]
 
 
 def test_ensemble_member_params_reach_the_members(lde_split) -> None:

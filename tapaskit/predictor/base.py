@@ -9,7 +9,10 @@ from scikit-learn. ``X`` is always the predictor input frame of :mod:`tapaskit.p
 and ``y`` the accuracies in [0, 1].
 
 Subclasses implement :meth:`~BasePredictor._fit` and :meth:`~BasePredictor._predict` on checked
-inputs; the checks are written once here.
+inputs; the checks are written once here. Predictors that read the layer encoding of their input
+(TAP, the flat-feature models) derive from :class:`EncodingPredictor` and implement
+``_predict_with_encoding`` instead, so that a caller holding ``encode_frame(X)`` already (the
+ensemble, for all its members) hands it over with ``predict(X, encoded=...)``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from tapaskit.errors import NotFittedError
+from tapaskit.errors import DataError, NotFittedError
+from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.inputs import check_frame, check_targets
 
-__all__ = ["BasePredictor", "from_chance_corrected", "to_chance_corrected"]
+__all__ = ["BasePredictor", "EncodingPredictor", "from_chance_corrected", "to_chance_corrected"]
 
 
 # Every predictor learns the chance-corrected accuracy (acc - 1/K) / (1 - 1/K), the same scale as
@@ -71,19 +75,33 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         self.is_fitted_ = True
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame, *, encoded: EncodedFrame | None = None) -> np.ndarray:
         """Predicted accuracy of every row.
+
+        Args:
+            X: predictor input frame, one row per network to score.
+            encoded: ``encode_frame(X)``, when the caller has it already (an ensemble encodes a
+                frame once for all its members); predictors that read no encoding ignore it.
 
         Returns:
             A float64 array of shape ``(len(X),)``.
 
         Raises:
             NotFittedError: before :meth:`fit`.
-            DataError: a missing column or an empty frame.
+            DataError: a missing column, an empty frame, or an encoding of another length.
         """
         self._check_fitted()
         X = check_frame(X)
-        return from_chance_corrected(np.asarray(self._predict(X), dtype=np.float64).reshape(-1), X)
+        if encoded is None:
+            raw = self._predict(X)
+        else:
+            if len(encoded.lengths) != len(X):
+                raise DataError(
+                    f"the encoding has {len(encoded.lengths)} rows but the frame has {len(X)}; "
+                    "pass encode_frame(X) of the same frame"
+                )
+            raw = self._predict_with_encoding(X, encoded)
+        return from_chance_corrected(np.asarray(raw, dtype=np.float64).reshape(-1), X)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "is_fitted_", False):
@@ -101,3 +119,21 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
     @abc.abstractmethod
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predict for a checked frame (the estimator is fitted)."""
+
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        """Predict for a checked frame whose encoding is at hand; only readers of it use it."""
+        return self._predict(X)
+
+
+class EncodingPredictor(BasePredictor):
+    """A predictor that reads the layer encoding of its input (:func:`encode_frame`).
+
+    Subclasses implement :meth:`_predict_with_encoding`; :meth:`_predict` encodes the frame.
+    """
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._predict_with_encoding(X, encode_frame(X))
+
+    @abc.abstractmethod
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        """Predict for a checked frame and its encoding (the estimator is fitted)."""

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from tapaskit.errors import DataError, InvalidOptionError
-from tapaskit.predictor.base import BasePredictor
-from tapaskit.predictor.encoding import encode_frame
+from tapaskit.predictor.base import BasePredictor, EncodingPredictor
+from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
 from tapaskit.predictor.inputs import GROUP_COLUMN
 from tapaskit.predictor.persistence import SavablePredictor
@@ -56,15 +56,16 @@ def _dcn(X: pd.DataFrame) -> np.ndarray:
     return pd.to_numeric(X["dcn"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-class _FlatFeaturePredictor(BasePredictor):
+class _FlatFeaturePredictor(EncodingPredictor):
     """Shared plumbing: flat features with NaN filled by the training column means."""
 
     use_dcn: bool
     use_hparams: bool
 
-    def _features(self, X: pd.DataFrame, *, fit: bool) -> np.ndarray:
-        features = flat_features(encode_frame(X), use_dcn=self.use_dcn,
-                                 use_hparams=self.use_hparams)
+    def _features(self, X: pd.DataFrame, *, fit: bool,
+                  encoded: EncodedFrame | None = None) -> np.ndarray:
+        features = flat_features(encode_frame(X) if encoded is None else encoded,
+                                 use_dcn=self.use_dcn, use_hparams=self.use_hparams)
         if fit:
             with warnings.catch_warnings():  # all-NaN columns (no DCN anywhere) become 0
                 warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -122,8 +123,9 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         model.fit(pd.DataFrame(features, columns=list(FLAT_FEATURES)), y)
         self.booster_ = model.booster_
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        features = pd.DataFrame(self._features(X, fit=False), columns=list(FLAT_FEATURES))
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        features = pd.DataFrame(self._features(X, fit=False, encoded=encoded),
+                                columns=list(FLAT_FEATURES))
         return np.clip(self.booster_.predict(features, num_threads=self.n_jobs), 0.0, 1.0)
 
     # -- persistence --------------------------------------------------------------------------
@@ -195,8 +197,8 @@ class RandomForestPredictor(_FlatFeaturePredictor):
         )
         self.model_.fit(self._features(X, fit=True), y)
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(self._features(X, fit=False))
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        return self.model_.predict(self._features(X, fit=False, encoded=encoded))
 
 
 class DatasetMeanPredictor(BasePredictor):
@@ -257,8 +259,9 @@ class ParamCountPredictor(_FlatFeaturePredictor):
     def __init__(self, *, use_dcn: bool = True) -> None:
         self.use_dcn = use_dcn
 
-    def _design(self, X: pd.DataFrame, *, fit: bool) -> np.ndarray:
-        features = self._features(X, fit=fit)
+    def _design(self, X: pd.DataFrame, *, fit: bool,
+                encoded: EncodedFrame | None = None) -> np.ndarray:
+        features = self._features(X, fit=fit, encoded=encoded)
         columns = [features[:, _PARAMS]]
         if self.use_dcn:
             columns.append(features[:, FLAT_FEATURES.index("dcn")])
@@ -270,5 +273,6 @@ class ParamCountPredictor(_FlatFeaturePredictor):
         solution, *_ = np.linalg.lstsq(design, y, rcond=None)
         self.coef_, self.intercept_ = solution[:-1], float(solution[-1])
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.clip(self._design(X, fit=False) @ self.coef_ + self.intercept_, 0.0, 1.0)
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        design = self._design(X, fit=False, encoded=encoded)
+        return np.clip(design @ self.coef_ + self.intercept_, 0.0, 1.0)

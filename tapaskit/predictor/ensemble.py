@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from tapaskit.errors import DataError, InvalidOptionError
-from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_chance_corrected
+from tapaskit.predictor.base import (
+    BasePredictor,
+    EncodingPredictor,
+    from_chance_corrected,
+    to_chance_corrected,
+)
+from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.persistence import SavablePredictor
 
 __all__ = ["DEFAULT_MEMBER_PARAMS", "ENSEMBLE_FORMAT", "EnsemblePredictor"]
@@ -108,7 +114,14 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         self.estimators_ = [member.fit(X, from_chance_corrected(y, X)) for member in members]
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        predictions = np.stack([member.predict(X) for member in self.estimators_])  # (M, N)
+        # the members that read the layer encoding share one (encoding is a third of the time)
+        reads = any(isinstance(member, EncodingPredictor) for member in self.estimators_)
+        return self._predict_with_encoding(X, encode_frame(X) if reads else None)
+
+    def _predict_with_encoding(self, X: pd.DataFrame,
+                               encoded: EncodedFrame | None) -> np.ndarray:
+        predictions = np.stack([member.predict(X, encoded=encoded)
+                                for member in self.estimators_])  # (M, N)
         return to_chance_corrected(self.weights_ @ predictions, X)
 
     # -- persistence --------------------------------------------------------------------------

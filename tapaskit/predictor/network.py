@@ -13,7 +13,8 @@ The head reads the current pair next to the LSTM state (a skip connection: measu
 better on held-out networks). The slot of ``s_{t+1}``'s accuracy is always 0, so it has no
 weights here; and since ``A_t`` enters the first LSTM linearly, the static part of every input
 gate is computed for all steps in one matrix product before the loop (``(B, T-1, 4H)``), leaving
-only the recurrent products and ``A_t * w_A`` inside it. Rows of different lengths share a batch:
+only the recurrent products and ``A_t * w_A`` inside it; likewise the head's product with the
+pair is one product before the loop, and only its product with ``h_t`` is inside. Rows of different lengths share a batch:
 ``A`` stops changing after a row's last step (a mask), so padding never reaches the prediction.
 
 Parameters are created and initialised from an explicit :class:`torch.Generator` (and dropout
@@ -109,6 +110,9 @@ class TAPNetwork(nn.Module):
             mask1 = self._mask((b, h), dropout, generator, pairs)
             mask2 = self._mask((b, h), dropout, generator, pairs)
         static = torch.matmul(pairs, self.w_static) + self.b1  # (B, T-1, 4H)
+        # the head's product with the pair, for all steps at once: (B, T-1, head)
+        head_static = torch.matmul(pairs, self.head1_w[h:]) + self.head1_b
+        head_w_state = self.head1_w[:h]
         h1 = c1 = h2 = c2 = steps.new_zeros((b, h))
         a = a0
         for i in range(t - 1):
@@ -118,8 +122,8 @@ class TAPNetwork(nn.Module):
             gates = torch.addmm(self.b2, torch.cat([h1 * mask1 if dropout > 0 else h1, h2], dim=1),
                                 self.w2)
             h2, c2 = self._cell(gates, c2)
-            head_in = torch.cat([h2 * mask2 if dropout > 0 else h2, pairs[:, i]], dim=1)
-            hidden = torch.relu(torch.addmm(self.head1_b, head_in, self.head1_w))
+            hidden = torch.relu(torch.addmm(head_static[:, i], h2 * mask2 if dropout > 0 else h2,
+                                            head_w_state))
             a_next = torch.sigmoid(torch.addmm(self.head2_b, hidden, self.head2_w)).squeeze(1)
             a = torch.where(lengths > i + 1, a_next, a)  # (B,) frozen after the head
         return a

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from tapaskit.errors import DataError, InvalidOptionError
-from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.base import EncodingPredictor
 from tapaskit.predictor.encoding import (
     CONTEXT_FEATURES,
     N_CONTEXT,
@@ -82,7 +82,7 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class TAPRegressor(SavablePredictor, BasePredictor):
+class TAPRegressor(SavablePredictor, EncodingPredictor):
     """The TAPAS accuracy predictor (two stacked LSTMs over layer pairs, chained predictions).
 
     Args:
@@ -310,8 +310,8 @@ class TAPRegressor(SavablePredictor, BasePredictor):
 
     # -- predict ----------------------------------------------------------------------------
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.predict_encoded(encode_frame(X))
+    def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
+        return self.predict_encoded(encoded)
 
     def predict_encoded(self, encoded: EncodedFrame) -> np.ndarray:
         """Predict from an already encoded frame (what :meth:`predict` does after encoding).
