@@ -418,7 +418,7 @@ def lde_export_command(
 @lde_app.command("seed")
 def lde_seed_command(
     suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets) or mini.")] = "default",
-    archs: Annotated[int, typer.Option(help="Architectures in the shared pool.")] = 150,
+    archs: Annotated[Optional[int], typer.Option(help="Architectures in the shared pool (default: the shipped campaign's 300).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs per training (default: the campaign schedule's 6).")] = None,
     workers: Annotated[int, typer.Option(help="Training processes.")] = 2,
     ship: Annotated[Optional[Path], typer.Option(help="Also export the result to this Parquet file and write its data card beside it.")] = None,
@@ -439,7 +439,8 @@ def lde_seed_command(
     from tapaskit.campaign import plan_campaign, regeneration_command, run_campaign, ship_campaign
 
     as_json = _json_mode(json_)
-    plan = plan_campaign(suite, archs=archs, epochs=epochs, seed=_seed(seed))
+    plan = (plan_campaign(suite, epochs=epochs, seed=_seed(seed)) if archs is None
+            else plan_campaign(suite, archs=archs, epochs=epochs, seed=_seed(seed)))
     store = _open_store(lde)
     with _progress(not as_json) as progress:
         state: dict[str, Any] = {}
@@ -459,7 +460,8 @@ def lde_seed_command(
 
         report = run_campaign(plan, store, workers=workers, on_stage=on_stage, on_result=on_result)
     data = report.to_dict()
-    data["command"] = regeneration_command(suite, archs, plan.hparams.epochs, plan.seed, workers)
+    data["command"] = regeneration_command(suite, len(plan.architectures), plan.hparams.epochs,
+                                           plan.seed, workers)
     if ship is not None:
         data["shipped"] = ship_campaign(plan, store, ship, command=data["command"], report=report)
     _emit(as_json, data, lambda: out.print(json.dumps(data, indent=2, default=str), highlight=False))

@@ -47,6 +47,13 @@ def test_pool_is_seeded_shared_and_valid_on_every_suite_input():
     assert min(depths) <= 3 and max(depths) >= 7
 
 
+def test_a_larger_pool_extends_a_smaller_one():
+    # a grown campaign resumes on the old LDE: its first networks are the old pool
+    small, large = architecture_pool(20, 0), architecture_pool(35, 0)
+    assert [x.arch_hash for x in large[:20]] == [x.arch_hash for x in small]
+    assert len({x.arch_hash for x in large}) == 35
+
+
 def test_default_suite_is_wide_and_the_command_is_reproducible():
     assert len(SUITES["default"]) >= 12
     assert regeneration_command("default", 150, 6, 0, 2) == \
