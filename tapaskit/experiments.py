@@ -9,6 +9,7 @@ user's LDE (filling a brand-new default file from the embedded default LDE shipp
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,12 +42,36 @@ def open_lde(path: str | Path | None = None, *, read_only: bool = False) -> Duck
     if path is not None:
         return DuckDBStore(Path(path), read_only=read_only)
     default = paths.default_lde_path()
-    fresh = not default.exists()
-    store = DuckDBStore(default, read_only=read_only and not fresh)
     embedded = embedded_default_path()
-    if fresh and embedded is not None:
+    if not default.exists() and embedded is not None:
+        _fill_default(default, embedded)
+    return DuckDBStore(default, read_only=read_only and default.exists())
+
+
+def _fill_default(default: Path, embedded: Path) -> None:
+    """Create the default LDE filled from the embedded one, all at once or not at all.
+
+    The import goes to a file of this process's own, linked into place only when complete: two
+    first commands run side by side both see the whole default LDE (the later link finds the file
+    there and drops its copy), and a first use killed during the import leaves no half-filled LDE
+    behind, so the next one fills it again.
+    """
+    default.parent.mkdir(parents=True, exist_ok=True)
+    partial = default.with_name(f".{default.name}.{os.getpid()}.filling")
+    try:
+        store = DuckDBStore(partial)
         import_experiments(store, embedded)
-    return store
+        store.close()
+        try:
+            os.link(partial, default)
+        except FileExistsError:
+            pass  # another process filled it first; its copy is the same
+        except OSError:  # a file system without hard links: a plain rename, if still absent
+            if not default.exists():
+                os.replace(partial, default)
+    finally:
+        for leftover in (partial, partial.with_name(partial.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def dataset_record(dataset: Dataset) -> DatasetRecord:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from lde import DuckDBStore
@@ -31,3 +35,37 @@ def test_a_named_lde_file_is_never_filled_or_overwritten(home, tmp_path):
 def test_default_file_is_filled_only_once(home):
     first = open_lde().stats()["experiments"]
     assert open_lde().stats()["experiments"] == first
+
+
+def _embedded_rows() -> int:
+    import pandas as pd
+
+    return len(pd.read_parquet(embedded_default_path(), columns=["key"]))
+
+
+def test_a_first_use_killed_during_the_fill_leaves_no_half_filled_lde(home, monkeypatch):
+    import tapaskit.experiments as experiments
+
+    def import_then_die(store, path):
+        real_import(store, path)  # everything written to the private file ...
+        raise KeyboardInterrupt  # ... and then the user presses Ctrl-C
+
+    real_import = experiments.import_experiments
+    monkeypatch.setattr(experiments, "import_experiments", import_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        open_lde()
+    assert list(home.iterdir()) == []  # no default LDE, no leftover
+    monkeypatch.setattr(experiments, "import_experiments", real_import)
+    assert open_lde().stats()["experiments"] == _embedded_rows()
+
+
+def test_two_first_commands_side_by_side_both_see_the_whole_default(home):
+    code = ("from tapaskit.experiments import open_lde; "
+            "print(open_lde().stats()['experiments'])")
+    env = {**os.environ, "TAPAS_HOME": str(home)}
+    children = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [child.communicate(timeout=300) for child in children]
+    assert [c.returncode for c in children] == [0, 0], outputs
+    assert [int(out) for out, _ in outputs] == [_embedded_rows()] * 2
+    assert sorted(p.name for p in home.iterdir()) == ["lde.duckdb"]
