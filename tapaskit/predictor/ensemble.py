@@ -5,10 +5,14 @@
 predictions, so its accuracies stay calibrated (MAE is meaningful) and its ranking is the
 consensus. ``use_dcn`` and ``seed`` are handed to every member.
 
-The default, TAP averaged over 3 seeds weighted 2 : 1 against LightGBM, is the best mix measured
-on the default LDE, scenario C, both on the networks of the LDE and on architectures the
-predictor never saw (``--unseen-architectures``): Kendall τ 0.726 / 0.610, against 0.724 / 0.593
-for an equal mix with one TAP network (docs/predictor.md, "Choosing the default").
+The default, TAP averaged over 3 seeds weighted 2 : 1 against LightGBM, was the best mix measured
+on the first default LDE (150 networks), scenario C, both on the networks of the LDE and on
+architectures the predictor never saw (``--unseen-architectures``): Kendall τ 0.726 / 0.610,
+against 0.724 / 0.593 for an equal mix with one TAP network (docs/predictor.md, "Choosing the
+default"); on today's 300-network LDE it gives 0.728 / 0.637.
+
+Members that read the layer encoding (:class:`~tapaskit.predictor.base.EncodingPredictor`) share
+one: the ensemble encodes a frame once and hands it to them.
 
 An ensemble whose members can all be saved (TAP and LightGBM can) is saved to one file and loaded
 back like TAP (see ``persistence.py``); ``tapas search`` caches its fitted predictor that way.

@@ -28,9 +28,9 @@ PREDICTORS: dict[str, type[BasePredictor]] = {
 }
 
 #: The predictor the toolkit uses when none is named: TAP (3 seeds) weighted 2 : 1 against LightGBM,
-#: which beats each alone on the default LDE, scenario C, on the LDE's networks (Kendall tau 0.726
-#: against 0.702 for TAP and 0.711 for LightGBM) and on unseen architectures (0.610 against 0.574 and
-#: 0.488); `tapas benchmark predictor --scenario C [--unseen-architectures]`, docs/predictor.md.
+#: which beats each alone on the default LDE, scenario C, on the LDE's networks (Kendall tau 0.728
+#: against 0.703 for TAP and 0.709 for LightGBM) and on unseen architectures (0.637 against 0.616 and
+#: 0.519); `tapas benchmark predictor --scenario C [--unseen-architectures]`, docs/predictor.md.
 DEFAULT_PREDICTOR = "ensemble"
 
 
