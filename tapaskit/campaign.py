@@ -9,9 +9,10 @@ campaign
 2. characterises each with the default probe net (its DCN, cached in the LDE);
 3. samples one pool of architectures, seeded, shared by every dataset: small to large, shallow to
    deep, with and without pooling, batch norm, dropout and residual blocks, all valid for every
-   input of the suite and under a FLOP cap that keeps the campaign to a few hours on 2 cores (a
-   larger pool extends a smaller one: the first ``n`` networks of a pool of ``m > n`` are the pool
-   of ``n``, so a grown campaign resumes on the old LDE and trains only the new networks);
+   input of the suite and under a FLOP cap that keeps the default campaign to about 2.4 hours of
+   training on 2 cores (a larger pool extends a smaller one: the first ``n`` networks of a pool
+   of ``m > n`` are the pool of ``n``, so a grown campaign resumes on the old LDE and trains only
+   the new networks);
 4. trains every (architecture, dataset) pair with one fixed schedule (:data:`SCHEDULE`) and
    writes each result to the LDE as soon as it arrives, failures included.
 
