@@ -9,9 +9,9 @@ or until it spans the whole [0, 1] range, and reports the ``tau`` it ended with.
 The window must hold at least :data:`DEFAULT_MIN_DATASETS` datasets by default, not just enough
 experiments: a predictor that is to generalise to a new dataset must see the DCN vary. Measured on
 the default LDE as first shipped (150 networks per dataset), scenario C of ``tapas benchmark
-predictor``, the
-equal TAP + LightGBM mix's mean Kendall tau is 0.704 with windows of 2 datasets, 0.724 with 6 or 8, 0.720 with 10
-and 0.707 with all 12; LightGBM and TAP follow the same curve (docs/predictor.md).
+predictor``, the equal TAP + LightGBM mix's mean Kendall tau is 0.704 with windows of 2 datasets,
+0.724 with 6 or 8, 0.720 with 10 and 0.707 with all 12; LightGBM and TAP follow the same curve
+(docs/predictor.md).
 
 Datasets without a DCN never fall in a window. With no target DCN (``dcn=None``) every
 experiment is used (``tau`` is then reported as ``None``).
