@@ -183,6 +183,9 @@ def test_lightgbm_save_then_load_gives_identical_predictions(lde_split, tmp_path
     loaded = LightGBMPredictor.load(fitted.save(tmp_path / "lgbm.pt"))
     np.testing.assert_array_equal(loaded.predict(test), fitted.predict(test))
     assert loaded.get_params() == fitted.get_params()
+    # scoring threads change nothing in the predictions
+    np.testing.assert_array_equal(fitted.set_params(predict_threads=1).predict(test),
+                                  loaded.set_params(predict_threads=2).predict(test))
     blob = torch.load(tmp_path / "lgbm.pt", weights_only=True)  # the safe loader reads it
     assert set(blob) == {"meta", "tensors"} and isinstance(blob["meta"], str)
     tap_file = TAPRegressor(**FAST_TAP).fit(train, train["peak_accuracy"]).save(tmp_path / "t.pt")

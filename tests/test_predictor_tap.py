@@ -137,6 +137,11 @@ def test_scores_candidates_built_from_architecture_objects(fitted) -> None:
                  "context_std_", "is_fitted_"):
         setattr(chunked, name, getattr(fitted, name))
     np.testing.assert_allclose(chunked.predict(frame), predicted, rtol=1e-5, atol=1e-6)
+    # the chunks scored side by side in threads give what one thread gives (to float rounding:
+    # the matrix library's results depend slightly on memory alignment)
+    in_threads = chunked.set_params(predict_threads=2).predict(frame)
+    np.testing.assert_allclose(chunked.set_params(predict_threads=1).predict(frame), in_threads,
+                               rtol=0, atol=1e-6)
     # score is R^2 (RegressorMixin)
     assert np.isfinite(fitted.score(frame, predicted)) and fitted.score(frame, predicted) == 1.0
 
@@ -147,7 +152,8 @@ def test_scores_candidates_built_from_architecture_objects(fitted) -> None:
      ({"lr": -1.0}, "lr must be a positive number"),
      ({"dropout": 1.0}, r"dropout must be in \[0, 1\), but got 1.0"),
      ({"epochs": 2.5}, "epochs must be a positive integer"),
-     ({"device": "tpu-9"}, "device must be")],
+     ({"device": "tpu-9"}, "device must be"),
+     ({"predict_threads": 0}, "predict_threads must be a positive integer, but got 0")],
 )
 def test_bad_hyperparameters_are_rejected_at_fit(params, message, small_lde) -> None:
     with pytest.raises(InvalidOptionError, match=message):
@@ -159,3 +165,14 @@ def test_bad_targets_are_data_errors(small_lde) -> None:
         TAPRegressor(**FAST).fit(small_lde, small_lde["peak_accuracy"] * 100)
     with pytest.raises(DataError, match="one accuracy per row"):
         TAPRegressor(**FAST).fit(small_lde, [0.5])
+
+
+def test_the_cells_tanh_matches_torch_tanh_in_value_and_gradient() -> None:
+    from tapaskit.predictor.network import _tanh
+
+    x = torch.linspace(-30, 30, 4001, dtype=torch.float32, requires_grad=True)
+    ours, reference = _tanh(x), torch.tanh(x)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), x)
+    (grad_reference,) = torch.autograd.grad(reference.sum(), x)
+    torch.testing.assert_close(grad_ours, grad_reference, atol=1e-6, rtol=0)
