@@ -12,9 +12,9 @@
   baseline for ranking metrics.
 
 All are deterministic given ``seed``; the tree models fit with ``n_jobs`` threads (1 by default:
-the toolkit shares small machines), and LightGBM predicts with ``predict_threads`` (2). :class:`LightGBMPredictor` saves to and loads from a file like TAP
-(its booster as LightGBM's own model text, see ``persistence.py``), so the default ensemble can be
-cached by ``tapas search``.
+the toolkit shares small machines), and LightGBM predicts with ``predict_threads`` (2).
+:class:`LightGBMPredictor` saves to and loads from a file like TAP (its booster as LightGBM's own
+model text, see ``persistence.py``), so the default ensemble can be cached by ``tapas search``.
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
     def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
         features = pd.DataFrame(self._features(X, fit=False, encoded=encoded),
                                 columns=list(FLAT_FEATURES))
+        _check_int("predict_threads", self.predict_threads, 1)  # may be set after the fit
         threads = min(self.predict_threads, os.cpu_count() or 1)
         return np.clip(self.booster_.predict(features, num_threads=threads), 0.0, 1.0)
 

@@ -14,8 +14,9 @@ better on held-out networks). The slot of ``s_{t+1}``'s accuracy is always 0, so
 weights here; and since ``A_t`` enters the first LSTM linearly, the static part of every input
 gate is computed for all steps in one matrix product before the loop (``(B, T-1, 4H)``), leaving
 only the recurrent products and ``A_t * w_A`` inside it; likewise the head's product with the
-pair is one product before the loop, and only its product with ``h_t`` is inside. Rows of different lengths share a batch:
-``A`` stops changing after a row's last step (a mask), so padding never reaches the prediction.
+pair is one product before the loop, and only its product with ``h_t`` is inside. Rows of
+different lengths share a batch: ``A`` stops changing after a row's last step (a mask), so
+padding never reaches the prediction.
 
 Parameters are created and initialised from an explicit :class:`torch.Generator` (and dropout
 masks drawn from one), so the module never touches torch's global random state.
