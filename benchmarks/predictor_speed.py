@@ -5,8 +5,9 @@ Builds a synthetic LDE shaped like the default one (``--datasets`` x ``--archs``
 all of it, then scores ``--score`` fresh random architectures (Architecture objects, as a search
 controller hands them over) three ways: encoding only, prediction of an already encoded frame,
 and the whole ``predict`` (encoding included). The toolkit's default predictor (the ensemble that
-``tapas search`` fits) is timed the same way, fit and whole ``predict``. With ``--metaqnn PATH`` it also times the fit on the
-MetaQNN CSV and scoring its (longer) networks. Prints one JSON object (and writes it to ``--out``).
+``tapas search`` fits) is timed the same way, fit and whole ``predict``. With ``--metaqnn PATH``
+it also times the fit on the MetaQNN CSV and scoring its (longer) networks. Prints one JSON object
+(and writes it to ``--out``).
 
 Targets on 2 CPU cores: fit on 2,000-3,000 experiments <= 60 s; >= 20,000 architectures/s.
 Wall times depend on what else runs on the machine, so the load average is reported too.

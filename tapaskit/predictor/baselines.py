@@ -132,7 +132,6 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
     def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
         features = pd.DataFrame(self._features(X, fit=False, encoded=encoded),
                                 columns=list(FLAT_FEATURES))
-        _check_int("predict_threads", self.predict_threads, 1)  # may be set after the fit
         threads = min(self.predict_threads, os.cpu_count() or 1)
         return np.clip(self.booster_.predict(features, num_threads=threads), 0.0, 1.0)
 

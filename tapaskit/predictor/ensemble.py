@@ -118,7 +118,7 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         self.estimators_ = [member.fit(X, from_chance_corrected(y, X)) for member in members]
 
     def _predict(self, X: pd.DataFrame) -> np.ndarray:
-        # the members that read the layer encoding share one (encoding is a quarter of the time)
+        # the members that read the layer encoding share one (encoding is over a third of the time)
         reads = any(isinstance(member, EncodingPredictor) for member in self.estimators_)
         return self._predict_with_encoding(X, encode_frame(X) if reads else None)
 
