@@ -43,6 +43,7 @@ def open_lde(path: str | Path | None = None, *, read_only: bool = False) -> Duck
         return DuckDBStore(Path(path), read_only=read_only)
     default = paths.default_lde_path()
     embedded = embedded_default_path()
+    _remove_abandoned_fills(default)
     if not default.exists() and embedded is not None:
         _fill_default(default, embedded)
     return DuckDBStore(default, read_only=read_only and default.exists())
@@ -72,6 +73,30 @@ def _fill_default(default: Path, embedded: Path) -> None:
     finally:
         for leftover in (partial, partial.with_name(partial.name + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+def _remove_abandoned_fills(default: Path) -> None:
+    """Delete the private files of fills whose process is gone (killed by SIGKILL or a power cut).
+
+    A fill cleans up after itself on any exception; only a process that could run no code at all
+    leaves its ``.<name>.<pid>.filling`` (and ``.wal``) behind. Files of live processes stay.
+    """
+    if os.name != "posix" or not default.parent.is_dir():
+        return  # os.kill(pid, 0) is the liveness probe used here; on Windows it would kill
+    for leftover in default.parent.glob(f".{default.name}.*.filling*"):
+        pid = leftover.name[len(default.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists but belongs to another user
+        return True
+    return True
 
 
 def dataset_record(dataset: Dataset) -> DatasetRecord:

@@ -59,6 +59,24 @@ def test_a_first_use_killed_during_the_fill_leaves_no_half_filled_lde(home, monk
     assert open_lde().stats()["experiments"] == _embedded_rows()
 
 
+def test_files_left_by_a_killed_fill_are_removed_and_a_running_fill_is_left_alone(home):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(timeout=60)  # a pid that no longer runs: the fill there was killed
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        abandoned = [home / f".lde.duckdb.{finished.pid}.filling",
+                     home / f".lde.duckdb.{finished.pid}.filling.wal"]
+        in_progress = home / f".lde.duckdb.{running.pid}.filling"
+        for path in [*abandoned, in_progress]:
+            path.write_bytes(b"partial")
+        assert open_lde().stats()["experiments"] == _embedded_rows()
+        assert sorted(p.name for p in home.iterdir()) == [in_progress.name, "lde.duckdb"]
+    finally:
+        running.kill()
+        running.wait(timeout=60)
+
+
 def test_two_first_commands_side_by_side_both_see_the_whole_default(home):
     code = ("from tapaskit.experiments import open_lde; "
             "print(open_lde().stats()['experiments'])")
