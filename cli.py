@@ -267,10 +267,19 @@ def characterize_command(
 
 
 # --------------------------------------------------------------------------------------------- lde
-def _open_store(lde: Path | None, *, read_only: bool = False) -> Any:
+def _open_store(lde: Path | None, *, existing: bool = False) -> Any:
+    """The LDE of a command. ``existing``: the command only reads it, so a named file must be there
+    (a mistyped ``--lde`` is an error, not a new empty LDE)."""
+    from tapaskit.errors import InvalidOptionError
     from tapaskit.experiments import open_lde
 
-    return open_lde(_lde_path(lde), read_only=read_only)
+    path = _lde_path(lde)
+    if existing and path is not None and not path.exists():
+        raise InvalidOptionError(
+            f"no LDE file at {path}; check the --lde path, or create that LDE first "
+            f"(`tapas lde import FILE --lde {path}` or `tapas lde seed --lde {path}`)"
+        )
+    return open_lde(path)
 
 
 @lde_app.command("path")
@@ -300,7 +309,7 @@ def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
 
         tapas lde stats --lde /tmp/m.duckdb --json
     """
-    stats = _open_store(lde).stats()
+    stats = _open_store(lde, existing=True).stats()
 
     def render() -> None:
         out.print(f"datasets {stats['datasets']}  experiments {stats['experiments']} "
@@ -336,7 +345,7 @@ def lde_query_command(
 
         tapas lde query --status all --source search -o runs.parquet
     """
-    frame = _open_store(lde).query(
+    frame = _open_store(lde, existing=True).query(
         dcn, tau if dcn is not None else None, datasets=dataset or None, exclude_datasets=exclude or (),
         status=None if status == "all" else status, source=source)
     if output is not None:
@@ -410,7 +419,7 @@ def lde_export_command(
     """
     from lde.io import export_experiments
 
-    rows = export_experiments(_open_store(lde), path, format=format)
+    rows = export_experiments(_open_store(lde, existing=True), path, format=format)
     _emit(_json_mode(json_), {"exported": rows, "path": str(path)},
           lambda: out.print(f"exported {rows} experiments to {path}", highlight=False))
 
@@ -592,7 +601,7 @@ def benchmark_predictor_command(
         raise InvalidOptionError(f"scenario must be A, B, C, a comma-separated list of them or all, but got {scenario!r}")
     names = [p.strip() for p in predictors.split(",")] if predictors else None
     min_datasets = check_min_datasets(DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets)
-    store = _open_store(lde)
+    store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
@@ -652,7 +661,7 @@ def benchmark_search_command(
     from tapaskit.search_benchmark import run_search_benchmark
 
     as_json = _json_mode(json_)
-    store = _open_store(lde)
+    store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:

@@ -107,6 +107,18 @@ def test_lde_refuses_a_corrupt_file_and_bad_imports_without_writing(home, tmp_pa
         assert json_out(run_tapas("lde", "stats", "--lde", str(lde), "--json", home=home))["experiments"] == 0
 
 
+def test_reading_commands_refuse_a_missing_lde_file_and_create_none(home, tmp_path):
+    typo = tmp_path / "no-such-dir" / "typo.duckdb"
+    for args in (("lde", "stats", "--lde", str(typo)), ("lde", "query", "--lde", str(typo)),
+                 ("lde", "export", str(tmp_path / "out.csv"), "--lde", str(typo)),
+                 ("benchmark", "predictor", "--lde", str(typo)),
+                 ("benchmark", "search", "--lde", str(typo)),
+                 ("--lde", str(typo), "lde", "stats")):
+        message = _one_line_error(run_tapas(*args, home=home))
+        assert f"no LDE file at {typo}" in message and "tapas lde import" in message, args
+    assert not typo.parent.exists() and not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.slow
 def test_ui_serves_mlflow_on_localhost(home):
     import os
