@@ -24,7 +24,7 @@ import numpy as np
 
 from lde import ExperimentStore
 
-from tapaskit.errors import DataError
+from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor import (
     DEFAULT_PREDICTOR,
     DEFAULT_TAU,
@@ -84,7 +84,13 @@ def run_search_benchmark(
 
     Raises:
         DataError: fewer than 2 datasets with a DCN and at least ``min_pool`` experiments.
+        InvalidOptionError: ``picks`` or ``min_pool`` below 1, or a negative ``tau``.
     """
+    for option, value in (("picks", picks), ("min_pool", min_pool)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidOptionError(f"{option} must be an integer >= 1, but got {value!r}")
+    if not tau >= 0:
+        raise InvalidOptionError(f"tau must be >= 0, but got {tau!r}")
     started = time.perf_counter()
     frame = store.query()
     frame = frame[frame["dcn"].notna()]

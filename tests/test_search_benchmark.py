@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tapaskit.errors import DataError
+from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.synthetic import synthetic_lde
 from tapaskit.search_benchmark import percentile_of, random_picks_percentile, run_search_benchmark
 
@@ -45,3 +45,13 @@ def test_unseen_architectures_pick_from_pools_the_predictor_never_saw(store) -> 
 def test_too_few_datasets_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="needs >= 2 datasets with a DCN"):
         run_search_benchmark(synthetic_lde(n_datasets=1, n_archs=30, seed=0), track=False)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"picks": 0}, "picks must be an integer >= 1, but got 0"),
+    ({"min_pool": 0}, "min_pool must be an integer >= 1"),
+    ({"tau": -0.1}, "tau must be >= 0, but got -0.1"),
+])
+def test_bad_options_are_refused_before_any_fit(options, message) -> None:
+    with pytest.raises(InvalidOptionError, match=message):
+        run_search_benchmark(synthetic_lde(n_datasets=3, n_archs=30, seed=0), track=False, **options)
