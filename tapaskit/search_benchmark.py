@@ -32,6 +32,7 @@ from tapaskit.predictor import (
     select_training_set,
     unseen_architecture_folds,
 )
+from tapaskit.search.base import check_positive_int
 from tapaskit.tracking import Tracker
 
 
@@ -86,9 +87,7 @@ def run_search_benchmark(
         DataError: fewer than 2 datasets with a DCN and at least ``min_pool`` experiments.
         InvalidOptionError: ``picks`` or ``min_pool`` below 1, or a negative ``tau``.
     """
-    for option, value in (("picks", picks), ("min_pool", min_pool)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InvalidOptionError(f"{option} must be an integer >= 1, but got {value!r}")
+    picks, min_pool = check_positive_int("picks", picks), check_positive_int("min_pool", min_pool)
     if not tau >= 0:
         raise InvalidOptionError(f"tau must be >= 0, but got {tau!r}")
     started = time.perf_counter()
