@@ -709,6 +709,7 @@ def ui_command(
     from tapaskit import paths
     from tapaskit.tracking import Tracker
 
+    _check_port_free(port)
     uri = paths.tracking_uri()
     for kind in ("characterize", "train", "search", "benchmark"):  # so the UI lists them all at once
         Tracker(uri).experiment_id(kind)
@@ -736,6 +737,23 @@ def ui_command(
         code = process.wait()
     if code not in (0, -15):
         raise typer.Exit(code)
+
+
+def _check_port_free(port: int) -> None:
+    """One line instead of the server's traceback or log when the UI could not listen on ``port``."""
+    import socket
+
+    from tapaskit.errors import InvalidOptionError
+
+    if not 1 <= port <= 65535:
+        raise InvalidOptionError(f"port must be in 1..65535, but got {port}")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise InvalidOptionError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+                                     "is a UI already running there? Pick another with --port") from None
 
 
 def main() -> None:

@@ -119,6 +119,18 @@ def test_reading_commands_refuse_a_missing_lde_file_and_create_none(home, tmp_pa
     assert not typo.parent.exists() and not (tmp_path / "out.csv").exists()
 
 
+def test_ui_refuses_a_busy_or_impossible_port_in_one_line(home):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = _one_line_error(run_tapas("ui", "--port", str(port), home=home))
+        assert f"cannot listen on 127.0.0.1:{port}" in message and "--port" in message
+    assert "port must be in 1..65535, but got 70000" in _one_line_error(run_tapas("ui", "--port", "70000", home=home))
+
+
 @pytest.mark.slow
 def test_ui_serves_mlflow_on_localhost(home):
     import os
