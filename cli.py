@@ -349,6 +349,7 @@ def lde_query_command(
         dcn, tau if dcn is not None else None, datasets=dataset or None, exclude_datasets=exclude or (),
         status=None if status == "all" else status, source=source)
     if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)  # as `lde export` does
         (frame.to_parquet if output.suffix == ".parquet" else frame.to_csv)(output, index=False)
     shown = frame if limit == 0 else frame.head(limit)
     columns = ["experiment_id", "dataset_name", "dcn", "arch_hash", "depth", "params",
@@ -764,6 +765,12 @@ def main() -> None:
         app()
     except USER_ERRORS as exc:
         sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except OSError as exc:  # the file system refused: a file where a folder goes, no permission, disk full
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = ("a file is in the way where a folder is needed" if isinstance(exc, FileExistsError)
+                  else exc.strerror or str(exc))
+        sys.stderr.write(f"error: {where}{reason}\n")
         sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -225,6 +225,8 @@ def run_search(
     started = time.perf_counter()
     out = Path(out_dir)
     dataset = load_dataset(config.dataset)
+    if out.exists() and not out.is_dir():
+        raise InvalidOptionError(f"out {out} is a file; give a folder for the search's results")
     out.mkdir(parents=True, exist_ok=True)
     (out / "candidates").mkdir(exist_ok=True)
     state_path = out / STATE_FILE

@@ -119,6 +119,19 @@ def test_reading_commands_refuse_a_missing_lde_file_and_create_none(home, tmp_pa
     assert not typo.parent.exists() and not (tmp_path / "out.csv").exists()
 
 
+def test_output_paths_get_their_folders_or_one_line_when_the_file_system_refuses(home, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    assert f"out {a_file} is a file" in _one_line_error(
+        run_tapas("search", "digits", "--preset", "quick", "--out", str(a_file), home=home))
+    message = _one_line_error(run_tapas("lde", "query", "-o", str(a_file / "runs.csv"), home=home))
+    assert f"{a_file}: a file is in the way where a folder is needed" in message
+    assert a_file.read_text() == "not a folder"
+    nested = tmp_path / "new" / "folder" / "runs.csv"
+    assert run_tapas("lde", "query", "--limit", "1", "-o", str(nested), home=home).returncode == 0
+    assert len(nested.read_text().splitlines()) > 1000  # header + every row, not only the shown one
+
+
 def test_ui_refuses_a_busy_or_impossible_port_in_one_line(home):
     import socket
 
