@@ -337,6 +337,8 @@ def run_predictor_benchmark(
         raise InvalidOptionError(f"test_fraction must be in (0, 1), but got {test_fraction!r}")
     check_min_datasets(min_datasets)
     factories = _predictor_factories(predictors, seed)
+    if plot_dir is not None:  # a folder that cannot be made fails now, not after minutes of fits
+        Path(plot_dir).mkdir(parents=True, exist_ok=True)
     frame = store.query() if isinstance(store, ExperimentStore) else store
     if isinstance(frame, pd.DataFrame) and "status" in frame.columns:
         frame = frame[frame["status"].astype(object) == "ok"]

@@ -251,6 +251,23 @@ def test_benchmark_argument_errors() -> None:
         run_predictor_benchmark(MemoryStore(), track=False)
 
 
+class _MustNotBeFitted(DatasetMeanPredictor):
+    def fit(self, X, y):
+        raise AssertionError("fitted before the plot folder was made")
+
+
+def test_a_plot_folder_that_cannot_be_made_fails_before_any_fit(tmp_path) -> None:
+    a_file = tmp_path / "plots"
+    a_file.write_text("a file where the folder goes")
+    with pytest.raises(FileExistsError):
+        run_predictor_benchmark(synthetic_lde(n_datasets=2, n_archs=5, seed=0), plot_dir=a_file,
+                                predictors={"mean": _MustNotBeFitted()}, track=False)
+    nested = tmp_path / "new" / "plots"
+    run_predictor_benchmark(synthetic_lde(n_datasets=2, n_archs=5, seed=0), scenarios="A",
+                            plot_dir=nested, predictors={"mean": DatasetMeanPredictor()}, track=False)
+    assert sorted(p.name for p in nested.iterdir()) == ["predictor_A_mean.png"]
+
+
 @pytest.mark.slow
 def test_benchmark_logs_an_mlflow_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
