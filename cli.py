@@ -182,7 +182,7 @@ def train_command(
         tapas train 'fashion-mnist[n=5000]' --arch net.json --epochs 2 --json
     """
     from tapaskit.pipeline import run_training
-    from tapaskit.trainer import Hyperparameters
+    from tapaskit.trainer import Hyperparameters, resolve_device
 
     from tapaskit.architecture import parse_architecture
     from tapaskit.datasets import load_dataset
@@ -193,6 +193,7 @@ def train_command(
                               weight_decay=weight_decay)
     data_set, net = load_dataset(dataset), parse_architecture(arch)
     infer_shapes(net, data_set.input_shape, data_set.num_classes)  # bad input fails before any output
+    resolve_device(device)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:

@@ -28,7 +28,7 @@ from probenets.errors import (
 # command does) costs no torch import (about 1 s).
 _LAZY = {
     **dict.fromkeys(("AVERAGE_LAST", "DEFAULT_BATCH_SIZE", "DEFAULT_EPOCHS", "DEFAULT_MAX_TRAIN",
-                     "DEFAULT_MAX_VAL", "ProbeResult", "characterize", "stratified_split"),
+                     "DEFAULT_MAX_VAL", "ProbeResult", "characterize", "resolve_device", "stratified_split"),
                     "probenets.probe"),
     **dict.fromkeys(("DEFAULT_PROBE", "PROBES", "ProbeSpec", "get_probe"), "probenets.nets"),
 }
@@ -63,5 +63,6 @@ __all__ = [
     "characterize",
     "dcn_from_accuracy",
     "get_probe",
+    "resolve_device",
     "stratified_split",
 ]

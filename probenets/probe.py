@@ -164,7 +164,7 @@ def characterize(
     if num_threads is not None and (not _is_int(num_threads) or num_threads < 1):
         raise ProbeOptionError(
             f"num_threads must be an integer >= 1 or None, but got {num_threads!r}")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
 
     train_idx, val_idx = stratified_split(y, counts, max_train=max_train, max_val=max_val,
                                           seed=split_seed)
@@ -386,7 +386,12 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch device: None is CUDA when present, else the CPU.
+
+    Raises:
+        ProbeOptionError: not a CPU or CUDA device, or CUDA asked for where there is none.
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -394,7 +399,8 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise ProbeOptionError(f"device must be like 'cpu' or 'cuda', but got {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ProbeOptionError(f"device {device!r} was asked for, but CUDA is not available")
+        raise ProbeOptionError(f"device {device!r} was asked for, but CUDA is not available; use 'cpu' "
+                               "or leave the device unset")
     if dev.type not in ("cpu", "cuda"):
         raise ProbeOptionError(f"device must be 'cpu' or 'cuda', but got {device!r}")
     return dev

@@ -12,7 +12,7 @@ from tapaskit.architecture import Architecture, parse_architecture
 from tapaskit.datasets import Dataset, load_dataset
 from tapaskit.experiments import open_lde, record_training
 from tapaskit.tracking import Tracker
-from tapaskit.trainer import Hyperparameters, TrainResult, train_architecture
+from tapaskit.trainer import Hyperparameters, TrainResult, resolve_device, train_architecture
 
 
 def run_training(
@@ -41,6 +41,7 @@ def run_training(
     Returns:
         The training result and the MLflow run id (None when tracking is off).
     """
+    resolve_device(device)  # a wrong device fails before a run is opened
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     net = parse_architecture(arch) if isinstance(arch, str) else arch
     params = {"dataset": ds.name, "fingerprint": ds.fingerprint, "arch_hash": net.arch_hash,

@@ -45,7 +45,7 @@ from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_fram
 from tapaskit.predictor.persistence import SavablePredictor
 from tapaskit.search import STRATEGIES, Reward
 from tapaskit.tracking import Tracker
-from tapaskit.trainer import Hyperparameters, TrainResult, train_architecture
+from tapaskit.trainer import Hyperparameters, TrainResult, resolve_device, train_architecture
 
 STATE_FILE = "search_state.pt"
 CHECKPOINT_EVERY = 10  # batches between checkpoints of the strategy's state
@@ -92,6 +92,8 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
         raise InvalidOptionError(f"top-k ({filled.top_k}) cannot exceed the budget ({filled.budget})")
     if filled.tau < 0:
         raise InvalidOptionError(f"tau must be >= 0, but got {filled.tau}")
+    if filled.device is not None:
+        resolve_device(filled.device)  # before the probe and the predictor fit, not at the trainings
     return filled
 
 

@@ -30,6 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from probenets import ProbeOptionError
+from probenets import resolve_device as probe_resolve_device
+
 from tapaskit.architecture import Architecture
 from tapaskit.builder import build_module
 from tapaskit.datasets import Dataset
@@ -145,9 +148,16 @@ def build_trainable(
     return nn.Sequential(Standardize(mean, std), build_module(arch, input_shape, num_classes))
 
 
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` checked as a torch device: None is CUDA when present, else the CPU.
+
+    Raises:
+        InvalidOptionError: not a CPU or CUDA device, or CUDA asked for where there is none.
+    """
+    try:
+        return probe_resolve_device(device)
+    except ProbeOptionError as exc:
+        raise InvalidOptionError(str(exc)) from None
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -202,10 +212,11 @@ def train_architecture(
 
     Raises:
         InvalidArchitectureError: the network cannot be built for this dataset's input.
+        InvalidOptionError: ``device`` is not a CPU or CUDA device, or there is no CUDA.
     """
     hparams = hparams or Hyperparameters()
     summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)  # raises if invalid
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     started = time.perf_counter()
     curve: list[float] = []
     losses: list[float] = []

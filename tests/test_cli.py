@@ -53,6 +53,11 @@ def test_user_mistakes_give_one_line_and_exit_1(home, tmp_path):
         run_tapas("search", "nope", "--preset", "quick", "--lde", str(lde), home=home))
     assert "probe must be one of" in _one_line_error(
         run_tapas("characterize", "digits", "--probe", "resnet", "--lde", str(lde), home=home))
+    assert "device must be like 'cpu' or 'cuda', but got 'tpu'" in _one_line_error(
+        run_tapas("train", "digits", "--arch", arch, "--device", "tpu", "--lde", str(lde), home=home))
+    assert "device must be like 'cpu' or 'cuda', but got 'tpu'" in _one_line_error(
+        run_tapas("search", "digits", "--preset", "quick", "--device", "tpu", "--lde", str(lde),
+                  "--out", str(tmp_path / "out"), home=home))
     assert not lde.exists()  # nothing was written
 
 

@@ -6,7 +6,14 @@ import torch
 
 from tapaskit.architecture import Architecture
 from tapaskit.errors import InvalidArchitectureError, InvalidOptionError
-from tapaskit.trainer import Hyperparameters, TrainStatus, build_trainable, evaluate, train_architecture
+from tapaskit.trainer import (
+    Hyperparameters,
+    TrainStatus,
+    build_trainable,
+    evaluate,
+    resolve_device,
+    train_architecture,
+)
 
 from conftest import TINY, TWO_CONV
 
@@ -71,3 +78,16 @@ def test_curve_values_are_accuracies(digits):
     result = train_architecture(Architecture.from_dict(TINY), digits, FAST)
     assert all(0.0 <= a <= 1.0 for a in result.curve)
     assert len(result.curve) == FAST.epochs and np.isfinite(result.train_loss).all()
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "device must be like 'cpu' or 'cuda', but got 'tpu'"),
+    ("meta", "device must be 'cpu' or 'cuda', but got 'meta'"),
+    pytest.param("cuda", "CUDA is not available; use 'cpu'",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_a_wrong_device_is_an_option_error_before_training(digits, device, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        train_architecture(Architecture.from_dict(TINY), digits, device=device)
+    assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
