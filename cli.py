@@ -386,6 +386,10 @@ def lde_import_command(
 
     if not path.exists():
         raise InvalidOptionError(f"no such file: {path}")
+    if format not in (None, "parquet", "csv", "metaqnn"):
+        raise InvalidOptionError(f"format must be one of parquet, csv, metaqnn, but got {format!r}")
+    if dcn is not None and format != "metaqnn":
+        raise InvalidOptionError("--dcn applies to --format metaqnn only (the open format has a dcn column)")
     store = _open_store(lde)
     if format == "metaqnn":
         from tapaskit.metaqnn_import import import_metaqnn

@@ -105,6 +105,11 @@ def test_lde_refuses_a_corrupt_file_and_bad_imports_without_writing(home, tmp_pa
     bad.write_text("net,training_dataset,lr,acc_1\n\"[C(8,3,1), SM(10)]\",cifar10,0.001,1.7\n")
     lde = tmp_path / "m.duckdb"
     assert "1.7" in _one_line_error(run_tapas("lde", "import", str(bad), "--format", "metaqnn", "--lde", str(lde), home=home))
+    for options, message in ((("--format", "foo"), "format must be one of parquet, csv, metaqnn, but got 'foo'"),
+                             (("--dcn", "0.5"), "--dcn applies to --format metaqnn only")):
+        never = tmp_path / "never.duckdb"
+        assert message in _one_line_error(run_tapas("lde", "import", str(bad), *options, "--lde", str(never), home=home))
+        assert not never.exists()
     missing = tmp_path / "missing.csv"
     missing.write_text("net,training_dataset\nx,y\n")
     assert "missing" in _one_line_error(run_tapas("lde", "import", str(missing), "--format", "metaqnn", "--lde", str(lde), home=home))
