@@ -595,7 +595,7 @@ def benchmark_predictor_command(
 
         tapas benchmark predictor --scenario C --unseen-architectures
     """
-    from tapaskit.predictor import DEFAULT_MIN_DATASETS
+    from tapaskit.predictor import DEFAULT_MIN_DATASETS, make_predictor
     from tapaskit.predictor.training_set import check_min_datasets
     from tapaskit.predictor_benchmark import run_predictor_benchmark
 
@@ -605,7 +605,9 @@ def benchmark_predictor_command(
     scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
     if not set(scenarios) <= {"A", "B", "C"}:
         raise InvalidOptionError(f"scenario must be A, B, C, a comma-separated list of them or all, but got {scenario!r}")
-    names = [p.strip() for p in predictors.split(",")] if predictors else None
+    names = [p.strip() for p in predictors.split(",")] if predictors is not None else None
+    for name in names or ():
+        make_predictor(name)  # an unknown name fails before the progress display
     min_datasets = check_min_datasets(DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets)
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
@@ -663,10 +665,11 @@ def benchmark_search_command(
 
         tapas benchmark search --unseen-architectures
     """
-    from tapaskit.predictor import DEFAULT_PREDICTOR
+    from tapaskit.predictor import DEFAULT_PREDICTOR, make_predictor
     from tapaskit.search_benchmark import run_search_benchmark
 
     as_json = _json_mode(json_)
+    make_predictor(predictor or DEFAULT_PREDICTOR)  # an unknown name fails before the progress display
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None

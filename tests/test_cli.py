@@ -59,6 +59,10 @@ def test_user_mistakes_give_one_line_and_exit_1(home, tmp_path):
         run_tapas("search", "digits", "--preset", "quick", "--device", "tpu", "--lde", str(lde),
                   "--out", str(tmp_path / "out"), home=home))
     assert not lde.exists()  # nothing was written
+    assert "predictor must be one of" in _one_line_error(  # an empty list is no shorthand for "all"
+        run_tapas("benchmark", "predictor", "--predictors", "", home=home))
+    assert "predictor must be one of" in _one_line_error(
+        run_tapas("benchmark", "search", "--predictor", "oracle", home=home))
 
 
 def test_characterize_stores_the_dcn_and_answers_from_cache(home, tmp_path):
