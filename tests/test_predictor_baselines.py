@@ -94,7 +94,7 @@ def test_param_count_ranker_is_monotone_in_parameters(lde_split) -> None:
 def test_ensemble_is_the_weighted_mean_of_its_members(lde_split) -> None:
     train, test = lde_split
     y = train["peak_accuracy"]
-    ensemble = EnsemblePredictor(members=("lightgbm", "params"), weights=(3, 1), seed=5)
+    ensemble = EnsemblePredictor(members=("lightgbm", "params"), weights=(3, 1), target="accuracy", seed=5)
     predicted = ensemble.fit(train, y).predict(test)
     lgbm = LightGBMPredictor(seed=5).fit(train, y).predict(test)
     params = ParamCountPredictor().fit(train, y).predict(test)
@@ -213,3 +213,46 @@ def test_ensemble_save_then_load_gives_identical_predictions(lde_split, tmp_path
     forest.fit(train, train["peak_accuracy"])
     with pytest.raises(DataError, match="an ensemble of lightgbm, random_forest cannot be saved"):
         forest.save(tmp_path / "forest.pt")
+
+
+def test_rank_target_ensemble_learns_ranks_and_maps_them_to_accuracies(lde_split, tmp_path) -> None:
+    train, test = lde_split
+    small = {"tap": {"n_members": 1, **FAST_TAP}, "lightgbm": {"n_estimators": 60}}
+    ranked = EnsemblePredictor(member_params=small, target="rank", seed=1).fit(train, train["peak_accuracy"])
+    # the members learnt each network's percentile rank within its dataset, not its accuracy
+    ranks = train["peak_accuracy"].groupby(train["dataset_name"]).rank(pct=True)
+    member = ranked.estimators_[1]
+    assert kendall_tau(ranks, member.predict(train)) > 0.8
+    assert abs(member.predict(train).mean() - ranks.mean()) < 0.05 < abs(ranks.mean() - train["peak_accuracy"].mean())
+    predicted = ranked.predict(test)
+    assert _mean_tau(test, predicted) >= 0.75  # tiny members; the mapping onto 60 reference networks ties some
+    # mapped back to accuracies: the level of each dataset is the accuracy model's, not 0.5
+    level = ranked.level_.predict(test)
+    for name in test["dataset_name"].unique():
+        mask = (test["dataset_name"] == name).to_numpy()
+        assert abs(predicted[mask].mean() - level[mask].mean()) < 0.05
+    # within one dataset a higher rank score never gives a lower accuracy
+    mask = (test["dataset_name"] == test["dataset_name"].iloc[0]).to_numpy()
+    order = np.argsort(ranked._mix(test[mask], encode_frame(test[mask])), kind="stable")
+    assert np.all(np.diff(predicted[mask][order]) >= -1e-12)
+    # one network at a time gives what the batch gives
+    one_by_one = np.array([ranked.predict(test.iloc[[i]])[0] for i in range(0, len(test), 37)])
+    np.testing.assert_allclose(one_by_one, predicted[::37], atol=1e-12)
+    loaded = EnsemblePredictor.load(ranked.save(tmp_path / "ranked.pt"))
+    np.testing.assert_array_equal(loaded.predict(test), predicted)
+    assert loaded.get_params() == ranked.get_params() and clone(ranked).target == "rank"
+    with pytest.raises(InvalidOptionError, match="target must be one of accuracy, rank, but got 'order'"):
+        EnsemblePredictor(target="order").fit(train, train["peak_accuracy"])
+
+
+def test_an_ensemble_file_from_before_rank_targets_loads_as_an_accuracy_ensemble(lde_split, tmp_path) -> None:
+    from tapaskit.predictor.persistence import write_state
+
+    train, test = lde_split
+    old = EnsemblePredictor(members=("lightgbm",), weights=None, target="accuracy").fit(train, train["peak_accuracy"])
+    meta, tensors = old.state()
+    del meta["params"]["target"]  # as ensembles were saved until now
+    write_state(tmp_path / "old.pt", meta, tensors)
+    loaded = EnsemblePredictor.load(tmp_path / "old.pt")
+    assert loaded.target == "accuracy"
+    np.testing.assert_array_equal(loaded.predict(test), old.predict(test))
