@@ -235,9 +235,10 @@ def test_rank_target_ensemble_learns_ranks_and_maps_them_to_accuracies(lde_split
     mask = (test["dataset_name"] == test["dataset_name"].iloc[0]).to_numpy()
     order = np.argsort(ranked._mix(test[mask], encode_frame(test[mask])), kind="stable")
     assert np.all(np.diff(predicted[mask][order]) >= -1e-12)
-    # one network at a time gives what the batch gives
+    # one network at a time gives what the batch gives, up to float32 rounding: TAP's matrix
+    # products round differently for a batch of 1 than for a batch of 180 (CI saw 1.4e-7)
     one_by_one = np.array([ranked.predict(test.iloc[[i]])[0] for i in range(0, len(test), 37)])
-    np.testing.assert_allclose(one_by_one, predicted[::37], atol=1e-12)
+    np.testing.assert_allclose(one_by_one, predicted[::37], rtol=0, atol=1e-5)
     loaded = EnsemblePredictor.load(ranked.save(tmp_path / "ranked.pt"))
     np.testing.assert_array_equal(loaded.predict(test), predicted)
     assert loaded.get_params() == ranked.get_params() and clone(ranked).target == "rank"

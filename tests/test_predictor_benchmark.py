@@ -273,6 +273,7 @@ def test_benchmark_logs_an_mlflow_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("TAPAS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TAPAS_TRACKING", "on")
+    monkeypatch.chdir(tmp_path)  # with a user's store MLflow puts artifacts in ./mlruns, not in the repo
     store = synthetic_lde(n_datasets=2, n_archs=20, seed=6)
     report = run_predictor_benchmark(store, scenarios=("A",), predictors={
         "lightgbm": LightGBMPredictor(n_estimators=20)}, track=True)
