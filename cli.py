@@ -403,9 +403,12 @@ def lde_import_command(
         report = import_experiments(store, path, format=format)
         data = {**dataclasses.asdict(report), "path": str(report.path)}
     data["lde"] = str(getattr(store, "path", ""))
-    _emit(_json_mode(json_), data, lambda: out.print(
-        f"imported into {data['lde']}: {json.dumps({k: v for k, v in data.items() if k != 'lde'}, default=str)}",
-        highlight=False))
+    if format == "metaqnn":
+        line = f"imported {data['imported']} experiments from {path} (metaqnn) into {data['lde']}"
+    else:
+        line = (f"imported {data['inserted']} of {data['experiments']} experiments from {path} "
+                f"({data['format']}; {data['skipped']} already stored) into {data['lde']}")
+    _emit(_json_mode(json_), data, lambda: out.print(line, highlight=False))
 
 
 @lde_app.command("export")

@@ -121,6 +121,25 @@ def test_lde_refuses_a_corrupt_file_and_bad_imports_without_writing(home, tmp_pa
         assert json_out(run_tapas("lde", "stats", "--lde", str(lde), "--json", home=home))["experiments"] == 0
 
 
+def test_lde_import_says_in_one_sentence_what_it_wrote(home, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("net,training_dataset,lr,acc_1,acc_2\n"
+                    "\"[C(8,3,1), SM(10)]\",cifar10,0.001,0.30,0.40\n"
+                    "\"[C(16,3,1), P(2,2), SM(10)]\",cifar10,0.001,0.35,0.50\n")
+    lde, export = tmp_path / "m.duckdb", tmp_path / "all.parquet"
+
+    def said(*args: str) -> str:
+        proc = run_tapas(*args, "--lde", str(lde), home=home)
+        assert proc.returncode == 0, proc.stderr
+        return " ".join(proc.stdout.split())  # rich wraps long lines when stdout is no terminal
+
+    assert said("lde", "import", str(good), "--format", "metaqnn") == (
+        f"imported 2 experiments from {good} (metaqnn) into {lde}")
+    said("lde", "export", str(export))
+    assert said("lde", "import", str(export)) == (  # the same LDE holds both already
+        f"imported 0 of 2 experiments from {export} (parquet; 2 already stored) into {lde}")
+
+
 def test_reading_commands_refuse_a_missing_lde_file_and_create_none(home, tmp_path):
     typo = tmp_path / "no-such-dir" / "typo.duckdb"
     for args in (("lde", "stats", "--lde", str(typo)), ("lde", "query", "--lde", str(typo)),
