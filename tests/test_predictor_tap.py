@@ -175,3 +175,38 @@ def test_the_cells_tanh_matches_torch_tanh_when_scoring_and_is_it_when_training(
     assert not torch.equal(_tanh(x), torch.tanh(x))  # the scoring form is really in use
     trained = x.clone().requires_grad_(True)
     assert torch.equal(_tanh(trained), torch.tanh(trained))
+
+
+def test_members_trained_side_by_side_equal_members_trained_alone(small_lde) -> None:
+    y = small_lde["peak_accuracy"]
+    for rank_weight in (0.0, 0.5):  # the ranking loss is computed per member too
+        params = {**FAST, "dropout": 0.3, "rank_weight": rank_weight}
+        together = TAPRegressor(n_members=3, seed=5, **params).fit(small_lde, y)
+        alone = [TAPRegressor(n_members=1, seed=5 + k, **params).fit(small_lde, y) for k in range(3)]
+        for k, single in enumerate(alone):
+            for name, value in single.networks_[0].state_dict().items():
+                torch.testing.assert_close(together.networks_[k].state_dict()[name], value,
+                                           atol=1e-5, rtol=1e-4, msg=f"member {k}, {name}")
+        # each member saw its own minibatches and masks: they are different networks
+        assert not torch.allclose(together.networks_[0].w_static, together.networks_[1].w_static)
+        assert together.loss_curve_ == pytest.approx(alone[0].loss_curve_, rel=1e-4)
+
+
+def test_stacked_gradient_clipping_is_each_members_own() -> None:
+    from tapaskit.predictor.network import TAPNetwork
+    from tapaskit.predictor.stacked import StackedTAPNetworks
+
+    members = [TAPNetwork(6, 2, 4, 3, torch.Generator().manual_seed(k)) for k in range(3)]
+    stacked = StackedTAPNetworks(members)
+    for k, scale in enumerate((0.01, 5.0, 100.0)):  # below, above and far above the limit
+        for stacked_p, p in zip(stacked.parameters(), members[k].parameters()):
+            grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(k)) * scale
+            p.grad = grad.clone()
+            if stacked_p.grad is None:
+                stacked_p.grad = torch.zeros_like(stacked_p)
+            stacked_p.grad[k] = grad
+    stacked.clip_grad_norms_(1.0)
+    for k, member in enumerate(members):
+        torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
+        for stacked_p, p in zip(stacked.parameters(), member.parameters()):
+            torch.testing.assert_close(stacked_p.grad[k], p.grad)

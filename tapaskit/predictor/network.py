@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["TAPNetwork"]
+__all__ = ["TAPNetwork", "dropout_mask"]
 
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +43,13 @@ def _tanh(x: torch.Tensor) -> torch.Tensor:
     if x.requires_grad:
         return torch.tanh(x)
     return 2.0 * torch.sigmoid(2.0 * x) - 1.0
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
+                 like: torch.Tensor) -> torch.Tensor:
+    """A dropout mask of ``shape`` (kept entries ``1 / (1 - p)``) on ``like``'s device and dtype."""
+    keep = torch.rand(shape, generator=generator).to(like.device) >= p
+    return keep.to(like.dtype) / (1.0 - p)
 
 
 def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> nn.Parameter:
@@ -91,12 +98,6 @@ class TAPNetwork(nn.Module):
         c = s[:, h:2 * h] * c + s[:, :h] * _tanh(gates[:, 2 * h:3 * h])
         return s[:, 3 * h:] * _tanh(c), c
 
-    @staticmethod
-    def _mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
-              like: torch.Tensor) -> torch.Tensor:
-        keep = torch.rand(shape, generator=generator).to(like.device) >= p
-        return keep.to(like.dtype) / (1.0 - p)
-
     def forward(self, steps: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor,
                 a0: torch.Tensor, *, dropout: float = 0.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -120,9 +121,9 @@ class TAPNetwork(nn.Module):
         )  # (B, T-1, 2F+C)
         h = self.hidden_size
         if dropout > 0:
-            pairs = pairs * self._mask((b, 1, pairs.shape[2]), dropout, generator, pairs)
-            mask1 = self._mask((b, h), dropout, generator, pairs)
-            mask2 = self._mask((b, h), dropout, generator, pairs)
+            pairs = pairs * dropout_mask((b, 1, pairs.shape[2]), dropout, generator, pairs)
+            mask1 = dropout_mask((b, h), dropout, generator, pairs)
+            mask2 = dropout_mask((b, h), dropout, generator, pairs)
         static = torch.matmul(pairs, self.w_static) + self.b1  # (B, T-1, 4H)
         # the head's product with the pair, for all steps at once: (B, T-1, head)
         head_static = torch.matmul(pairs, self.head1_w[h:]) + self.head1_b

@@ -53,6 +53,7 @@ from tapaskit.predictor.encoding import (
 from tapaskit.predictor.inputs import group_codes
 from tapaskit.predictor.network import TAPNetwork
 from tapaskit.predictor.persistence import SavablePredictor
+from tapaskit.predictor.stacked import StackedTAPNetworks
 
 __all__ = ["TAPRegressor", "FORMAT"]
 
@@ -256,64 +257,63 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             torch.from_numpy(groups).to(device),
         )
         self.y_std_ = float(max(np.std(y), 1e-3))
-        self.networks_ = []
-        self.loss_curve_ = []
-        for member in range(self.n_members):
-            network, curve = self._train_member(data, self.seed + member, device)
-            self.networks_.append(network)
-            if member == 0:
-                self.loss_curve_ = curve
+        self.networks_, self.loss_curve_ = self._train_members(data, device)
 
-    def _train_member(self, data: tuple[torch.Tensor, ...], seed: int, device: torch.device
-                      ) -> tuple[TAPNetwork, list[float]]:
+    def _train_members(self, data: tuple[torch.Tensor, ...], device: torch.device
+                       ) -> tuple[list[TAPNetwork], list[float]]:
+        """Train the ``n_members`` networks side by side (see :mod:`.stacked`); each has its own
+        seed ``seed + k`` for its weights, dropout masks and minibatch order."""
         steps, lengths, context, a0, y, groups = data
-        generator = torch.Generator().manual_seed(seed)
-        network = TAPNetwork(N_STEP, N_CONTEXT, self.hidden_size, self.head_size, generator)
-        network.to(device).train()
-        optimizer = torch.optim.AdamW(network.parameters(), lr=self.lr,
-                                      weight_decay=self.weight_decay)
-        rng = np.random.default_rng(seed)
+        seeds = [self.seed + k for k in range(self.n_members)]
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        members = [TAPNetwork(N_STEP, N_CONTEXT, self.hidden_size, self.head_size, generator)
+                   for generator in generators]
+        stacked = StackedTAPNetworks(members).to(device).train()
+        optimizer = torch.optim.AdamW(stacked.parameters(), lr=self.lr,
+                                      weight_decay=self.weight_decay)  # element-wise: per member
+        rngs = [np.random.default_rng(seed) for seed in seeds]
         n = len(y)
         batches_per_epoch = math.ceil(n / self.batch_size)
         epochs = (self.epochs if self.epochs is not None
                   else max(1, math.ceil(self.train_steps / batches_per_epoch)))
         total = epochs * batches_per_epoch
         lengths_np = lengths.cpu().numpy()
-        curve: list[float] = []
+        curve: list[float] = []  # of the first member
         step = 0
         for _ in range(epochs):
-            order = rng.permutation(n)
+            orders = [rng.permutation(n) for rng in rngs]
             running = 0.0
             for start in range(0, n, self.batch_size):
-                idx_np = order[start:start + self.batch_size]
+                idx_np = np.stack([order[start:start + self.batch_size] for order in orders])  # (M, B)
                 longest = int(lengths_np[idx_np].max())
                 idx = torch.from_numpy(idx_np).to(device)
                 for group in optimizer.param_groups:  # cosine decay, per minibatch
                     group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-                pred = network(steps[idx, :longest], lengths[idx], context[idx], a0[idx],
-                               dropout=self.dropout, generator=generator)
-                loss = self._loss(pred, y[idx], groups[idx])
+                pred = stacked(steps[idx, :longest], lengths[idx], context[idx], a0[idx],
+                               dropout=self.dropout, generators=generators)  # (M, B)
+                losses = self._loss(pred, y[idx], groups[idx])  # (M,)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(network.parameters(), self.max_grad_norm)
+                losses.sum().backward()  # the members share no weight: each gets its own gradient
+                stacked.clip_grad_norms_(self.max_grad_norm)
                 optimizer.step()
-                running += float(loss.detach()) * len(idx_np)
+                running += float(losses[0].detach()) * idx_np.shape[1]
                 step += 1
             curve.append(running / n)
-        network.eval()
-        return network, curve
+        return [network.to(device).eval() for network in stacked.unstack(members)], curve
 
     def _loss(self, pred: torch.Tensor, y: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        loss = torch.mean((pred - y) ** 2)
+        """Each member's loss, ``(M,)``, from its predictions, targets and groups, ``(M, B)``."""
+        loss = torch.mean((pred - y) ** 2, dim=1)
         if self.rank_weight > 0:
             # pairs of the same dataset whose accuracies differ: logistic loss on the order
-            diff_pred = (pred.unsqueeze(1) - pred.unsqueeze(0)) / self.y_std_
-            sign = torch.sign(y.unsqueeze(1) - y.unsqueeze(0))
-            mask = (groups.unsqueeze(1) == groups.unsqueeze(0)) & (sign != 0)
-            if bool(mask.any()):
-                pairwise = torch.nn.functional.softplus(-sign * diff_pred)
-                # scaled so that the MSE and the ranking terms are of one order of magnitude
-                loss = loss + self.rank_weight * self.y_std_ ** 2 * pairwise[mask].mean()
+            diff_pred = (pred.unsqueeze(2) - pred.unsqueeze(1)) / self.y_std_  # (M, B, B)
+            sign = torch.sign(y.unsqueeze(2) - y.unsqueeze(1))
+            mask = (groups.unsqueeze(2) == groups.unsqueeze(1)) & (sign != 0)
+            pairwise = torch.nn.functional.softplus(-sign * diff_pred) * mask
+            pairs = mask.sum(dim=(1, 2))
+            # scaled so that the MSE and the ranking terms are of one order of magnitude
+            rank = pairwise.sum(dim=(1, 2)) / pairs.clamp(min=1)
+            loss = loss + self.rank_weight * self.y_std_ ** 2 * torch.where(pairs > 0, rank, 0.0)
         return loss
 
     # -- predict ----------------------------------------------------------------------------
