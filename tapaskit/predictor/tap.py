@@ -18,7 +18,9 @@ Training unrolls the chain of :class:`~tapaskit.predictor.network.TAPNetwork` ov
 padded to their longest network and regresses the final accuracy: mean squared error, plus
 ``rank_weight`` times a pairwise logistic ranking loss over pairs of the same dataset in the
 minibatch (what Kendall tau measures). AdamW with a cosine learning-rate decay and gradient
-clipping. ``n_members`` networks with seeds ``seed, seed + 1, ...`` are averaged.
+clipping. ``n_members`` networks with seeds ``seed, seed + 1, ...`` are averaged; they train side
+by side, their weights stacked so that each product runs once for all of them
+(:mod:`tapaskit.predictor.stacked`), each exactly as it would alone.
 
 The normalisation statistics, fill values and weights are saved together by :meth:`save` as a
 plain dict of tensors plus JSON text, read back with ``torch.load(weights_only=True)``; nothing is
