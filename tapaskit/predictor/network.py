@@ -18,8 +18,10 @@ pair is one product before the loop, and only its product with ``h_t`` is inside
 different lengths share a batch: ``A`` stops changing after a row's last step (a mask), so
 padding never reaches the prediction.
 
-Parameters are created and initialised from an explicit :class:`torch.Generator` (and dropout
-masks drawn from one), so the module never touches torch's global random state.
+Parameters are created and initialised from an explicit :class:`torch.Generator`, so the module
+never touches torch's global random state. :class:`TAPNetwork` scores; training (with variational
+dropout) runs the members side by side in :mod:`tapaskit.predictor.stacked`, which shares
+:func:`lstm_cell` with it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["TAPNetwork", "dropout_mask"]
+__all__ = ["TAPNetwork", "lstm_cell"]
 
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
@@ -45,11 +47,15 @@ def _tanh(x: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.sigmoid(2.0 * x) - 1.0
 
 
-def dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
-                 like: torch.Tensor) -> torch.Tensor:
-    """A dropout mask of ``shape`` (kept entries ``1 / (1 - p)``) on ``like``'s device and dtype."""
-    keep = torch.rand(shape, generator=generator).to(like.device) >= p
-    return keep.to(like.dtype) / (1.0 - p)
+def lstm_cell(gates: torch.Tensor, c: torch.Tensor, hidden_size: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step from its pre-activation ``gates`` (``(..., 4H)``, order i, f, g, o) and cell
+    state ``c`` (``(..., H)``): the new hidden and cell states."""
+    h = hidden_size
+    # one sigmoid over all four gates is cheaper than three over slices
+    s = torch.sigmoid(gates)  # the g slice is replaced by its tanh below
+    c = s[..., h:2 * h] * c + s[..., :h] * _tanh(gates[..., 2 * h:3 * h])
+    return s[..., 3 * h:] * _tanh(c), c
 
 
 def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> nn.Parameter:
@@ -91,16 +97,8 @@ class TAPNetwork(nn.Module):
         self.head2_b = _uniform((1,), 1.0 / math.sqrt(head_size), generator)
         self.hidden_size = h
 
-    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden_size
-        # one sigmoid over all four gates is cheaper than three over slices
-        s = torch.sigmoid(gates)  # (B, 4H); the g slice is replaced by its tanh below
-        c = s[:, h:2 * h] * c + s[:, :h] * _tanh(gates[:, 2 * h:3 * h])
-        return s[:, 3 * h:] * _tanh(c), c
-
     def forward(self, steps: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor,
-                a0: torch.Tensor, *, dropout: float = 0.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                a0: torch.Tensor) -> torch.Tensor:
         """Run the chain.
 
         Args:
@@ -108,9 +106,6 @@ class TAPNetwork(nn.Module):
             lengths: ``(B,)`` steps of each row (>= 2: the input and the head).
             context: ``(B, n_context)`` normalised context features.
             a0: ``(B,)`` the starting accuracy ``1 / classes``.
-            dropout: variational dropout rate (training only): one mask per row, the same at
-                every step, on the pair inputs, on the first LSTM's output and on the head's input.
-            generator: source of the dropout masks.
 
         Returns:
             ``(B,)`` the predicted accuracy ``A_L`` of every row.
@@ -120,10 +115,6 @@ class TAPNetwork(nn.Module):
             [steps[:, :-1], steps[:, 1:], context.unsqueeze(1).expand(b, t - 1, -1)], dim=2
         )  # (B, T-1, 2F+C)
         h = self.hidden_size
-        if dropout > 0:
-            pairs = pairs * dropout_mask((b, 1, pairs.shape[2]), dropout, generator, pairs)
-            mask1 = dropout_mask((b, h), dropout, generator, pairs)
-            mask2 = dropout_mask((b, h), dropout, generator, pairs)
         static = torch.matmul(pairs, self.w_static) + self.b1  # (B, T-1, 4H)
         # the head's product with the pair, for all steps at once: (B, T-1, head)
         head_static = torch.matmul(pairs, self.head1_w[h:]) + self.head1_b
@@ -133,11 +124,11 @@ class TAPNetwork(nn.Module):
         for i in range(t - 1):
             gates = torch.addmm(torch.addcmul(static[:, i], a.unsqueeze(1), self.w_a), h1,
                                 self.w_hh1)
-            h1, c1 = self._cell(gates, c1)
-            gates = torch.addmm(self.b2, torch.cat([h1 * mask1 if dropout > 0 else h1, h2], dim=1),
+            h1, c1 = lstm_cell(gates, c1, h)
+            gates = torch.addmm(self.b2, torch.cat([h1, h2], dim=1),
                                 self.w2)
-            h2, c2 = self._cell(gates, c2)
-            hidden = torch.relu(torch.addmm(head_static[:, i], h2 * mask2 if dropout > 0 else h2,
+            h2, c2 = lstm_cell(gates, c2, h)
+            hidden = torch.relu(torch.addmm(head_static[:, i], h2,
                                             head_w_state))
             a_next = torch.sigmoid(torch.addmm(self.head2_b, hidden, self.head2_w)).squeeze(1)
             a = torch.where(lengths > i + 1, a_next, a)  # (B,) frozen after the head

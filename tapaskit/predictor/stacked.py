@@ -7,12 +7,12 @@ holds the members' weights along a leading member axis and runs every product of
 batched product (``bmm``) for all members, so one update of all members costs little more than
 one of a single network.
 
-Each member still trains exactly as it would alone: its own initial weights and dropout masks
-(drawn from its own generator in the same order as :class:`~tapaskit.predictor.network.TAPNetwork`
-draws them), its own minibatch order, its own gradient-norm clipping, and AdamW, which is
-element-wise, over its own slice of the stacked weights. Only float rounding differs. After
-training, :meth:`StackedTAPNetworks.unstack` returns ordinary :class:`TAPNetwork` members, so
-scoring and saving do not know how they were trained.
+Each member trains as it would alone: its own initial weights (those of its
+:class:`~tapaskit.predictor.network.TAPNetwork`) and dropout masks from its own generator, its
+own minibatch order, its own gradient-norm clipping, and AdamW, which is element-wise, over its
+own slice of the stacked weights; with one member this is exactly the plain training loop. After
+training, :meth:`StackedTAPNetworks.unstack` writes the weights back into the
+:class:`TAPNetwork` members, which score and are saved as ever.
 """
 
 from __future__ import annotations
@@ -20,12 +20,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tapaskit.predictor.network import TAPNetwork, dropout_mask
+from tapaskit.predictor.network import TAPNetwork, lstm_cell
 
 __all__ = ["StackedTAPNetworks"]
 
-_PARAMETERS = ("w_static", "w_a", "w_hh1", "b1", "w2", "b2", "head1_w", "head1_b", "head2_w",
-               "head2_b")
+
+
+def _dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
+                  like: torch.Tensor) -> torch.Tensor:
+    """A dropout mask of ``shape`` (kept entries ``1 / (1 - p)``) on ``like``'s device and dtype."""
+    keep = torch.rand(shape, generator=generator).to(like.device) >= p
+    return keep.to(like.dtype) / (1.0 - p)
 
 
 class StackedTAPNetworks(nn.Module):
@@ -39,7 +44,9 @@ class StackedTAPNetworks(nn.Module):
         super().__init__()
         self.hidden_size = members[0].hidden_size
         self.n_members = len(members)
-        for name in _PARAMETERS:
+        # registered in the members' order, so parameters() pairs up with theirs
+        self.names = tuple(name for name, _ in members[0].named_parameters())
+        for name in self.names:
             stacked = torch.stack([getattr(m, name).detach() for m in members]).clone()
             setattr(self, name, nn.Parameter(stacked))
 
@@ -47,7 +54,7 @@ class StackedTAPNetworks(nn.Module):
         """The trained members, written into ``template`` (networks of the same shape)."""
         with torch.no_grad():
             for k, network in enumerate(template):
-                for name in _PARAMETERS:
+                for name in self.names:
                     getattr(network, name).copy_(getattr(self, name)[k])
         return template
 
@@ -60,12 +67,6 @@ class StackedTAPNetworks(nn.Module):
         for g in grads:
             g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
 
-    def _cell(self, gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden_size
-        s = torch.sigmoid(gates)  # (M, B, 4H)
-        c = s[..., h:2 * h] * c + s[..., :h] * torch.tanh(gates[..., 2 * h:3 * h])
-        return s[..., 3 * h:] * torch.tanh(c), c
-
     def forward(self, steps: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor,
                 a0: torch.Tensor, *, dropout: float = 0.0,
                 generators: list[torch.Generator] | None = None) -> torch.Tensor:
@@ -76,7 +77,8 @@ class StackedTAPNetworks(nn.Module):
             lengths: ``(M, B)`` steps of each row.
             context: ``(M, B, n_context)``.
             a0: ``(M, B)`` the starting accuracy ``1 / classes``.
-            dropout: variational dropout rate (training only), as in :class:`TAPNetwork`.
+            dropout: variational dropout rate: one mask per row, the same at every step, on the
+                pair inputs, on the first LSTM's output and on the head's input.
             generators: one per member, the source of its dropout masks.
 
         Returns:
@@ -89,7 +91,7 @@ class StackedTAPNetworks(nn.Module):
             dim=3,
         )  # (M, B, T-1, P)
         if dropout > 0:
-            masks = [[dropout_mask(shape, dropout, g, pairs)  # TAPNetwork's order of draws
+            masks = [[_dropout_mask(shape, dropout, g, pairs)
                       for shape in ((b, 1, pairs.shape[3]), (b, h), (b, h))]
                      for g in generators or [None] * m]
             pairs = pairs * torch.stack([k[0] for k in masks])
@@ -109,10 +111,10 @@ class StackedTAPNetworks(nn.Module):
         a = a0
         for i in range(t - 1):
             gates = torch.baddbmm(torch.addcmul(static[i], a.unsqueeze(2), w_a), h1, self.w_hh1)
-            h1, c1 = self._cell(gates, c1)
+            h1, c1 = lstm_cell(gates, c1, h)
             gates = torch.baddbmm(self.b2.unsqueeze(1),
                                   torch.cat([h1 * mask1 if dropout > 0 else h1, h2], dim=2), self.w2)
-            h2, c2 = self._cell(gates, c2)
+            h2, c2 = lstm_cell(gates, c2, h)
             hidden = torch.relu(torch.baddbmm(head_static[i],
                                               h2 * mask2 if dropout > 0 else h2, head_w_state))
             a_next = torch.sigmoid(torch.baddbmm(self.head2_b.unsqueeze(1), hidden,

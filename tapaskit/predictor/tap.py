@@ -314,8 +314,8 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             pairwise = torch.nn.functional.softplus(-sign * diff_pred) * mask
             pairs = mask.sum(dim=(1, 2))
             # scaled so that the MSE and the ranking terms are of one order of magnitude
-            rank = pairwise.sum(dim=(1, 2)) / pairs.clamp(min=1)
-            loss = loss + self.rank_weight * self.y_std_ ** 2 * torch.where(pairs > 0, rank, 0.0)
+            rank = pairwise.sum(dim=(1, 2)) / pairs.clamp(min=1)  # 0 for a member without pairs
+            loss = loss + self.rank_weight * self.y_std_ ** 2 * rank
         return loss
 
     # -- predict ----------------------------------------------------------------------------
