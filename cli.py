@@ -390,24 +390,21 @@ def lde_import_command(
         raise InvalidOptionError(f"format must be one of parquet, csv, metaqnn, but got {format!r}")
     if dcn is not None and format != "metaqnn":
         raise InvalidOptionError("--dcn applies to --format metaqnn only (the open format has a dcn column)")
+    import dataclasses
+
     store = _open_store(lde)
     if format == "metaqnn":
         from tapaskit.metaqnn_import import import_metaqnn
 
-        data: dict[str, Any] = {"imported": import_metaqnn(store, path, dcn=dcn), "format": "metaqnn"}
+        report = import_metaqnn(store, path, dcn=dcn)
     else:
-        import dataclasses
-
         from lde.io import import_experiments
 
         report = import_experiments(store, path, format=format)
-        data = {**dataclasses.asdict(report), "path": str(report.path)}
-    data["lde"] = str(getattr(store, "path", ""))
-    if format == "metaqnn":
-        line = f"imported {data['imported']} experiments from {path} (metaqnn) into {data['lde']}"
-    else:
-        line = (f"imported {data['inserted']} of {data['experiments']} experiments from {path} "
-                f"({data['format']}; {data['skipped']} already stored) into {data['lde']}")
+    data: dict[str, Any] = {**dataclasses.asdict(report), "path": str(report.path),
+                            "lde": str(getattr(store, "path", ""))}
+    line = (f"imported {data['inserted']} of {data['experiments']} experiments from {path} "
+            f"({data['format']}; {data['skipped']} already stored) into {data['lde']}")
     _emit(_json_mode(json_), data, lambda: out.print(line, highlight=False))
 
 

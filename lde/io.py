@@ -48,11 +48,11 @@ _DATASET_FIELD_COLUMN = {"fingerprint": "dataset_fingerprint", "name": "dataset_
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What :func:`import_experiments` did.
+    """What :func:`import_experiments` (or ``tapaskit.metaqnn_import``) did.
 
     Attributes:
         path: The file read.
-        format: ``"parquet"`` or ``"csv"``.
+        format: ``"parquet"``, ``"csv"`` or ``"metaqnn"``.
         rows: Data rows in the file.
         experiments: Rows that carry an experiment.
         inserted: Experiments written.

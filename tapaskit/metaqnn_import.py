@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from lde import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentStore
+from lde.io import ImportReport
 from lde.errors import ImportFormatError, InvalidRecordError
 
 from tapaskit.errors import TapasError
@@ -120,12 +121,17 @@ def import_metaqnn(
     dcn: float | None = None,
     input_shape: tuple[int, int, int] | None = None,
     num_samples: int | None = None,
-) -> int:
+) -> ImportReport:
     """Validate a MetaQNN CSV, then add it to ``store`` in one atomic batch.
 
     Returns:
-        The number of experiments added (0 when the file was imported before).
+        What was imported: ``inserted`` experiments added, ``skipped`` already stored (all of
+        them when the file was imported before); ``format`` is ``"metaqnn"``.
     """
     datasets, architectures, experiments = read_metaqnn(
         path, dcn=dcn, input_shape=input_shape, num_samples=num_samples)
-    return store.add_experiments(experiments, architectures=architectures, datasets=datasets)
+    inserted = store.add_experiments(experiments, architectures=architectures, datasets=datasets)
+    return ImportReport(
+        path=Path(path), format="metaqnn", rows=len(experiments), experiments=len(experiments),
+        inserted=inserted, skipped=len(experiments) - inserted, datasets=len(datasets),
+        architectures=len(architectures), batches=1)

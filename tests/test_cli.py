@@ -134,7 +134,9 @@ def test_lde_import_says_in_one_sentence_what_it_wrote(home, tmp_path):
         return " ".join(proc.stdout.split())  # rich wraps long lines when stdout is no terminal
 
     assert said("lde", "import", str(good), "--format", "metaqnn") == (
-        f"imported 2 experiments from {good} (metaqnn) into {lde}")
+        f"imported 2 of 2 experiments from {good} (metaqnn; 0 already stored) into {lde}")
+    assert said("lde", "import", str(good), "--format", "metaqnn") == (
+        f"imported 0 of 2 experiments from {good} (metaqnn; 2 already stored) into {lde}")
     said("lde", "export", str(export))
     assert said("lde", "import", str(export)) == (  # the same LDE holds both already
         f"imported 0 of 2 experiments from {export} (parquet; 2 already stored) into {lde}")

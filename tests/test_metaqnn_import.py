@@ -18,8 +18,10 @@ needs_csv = pytest.mark.skipif(not CSV.exists(), reason="../shared/data/metaqnn_
 @needs_csv
 def test_import_all_rows_then_parquet_round_trip_is_identical(tmp_path):
     store = DuckDBStore(tmp_path / "m.duckdb")
-    assert import_metaqnn(store, CSV) == 1000
-    assert import_metaqnn(store, CSV) == 0  # idempotent
+    first = import_metaqnn(store, CSV)
+    assert (first.inserted, first.skipped, first.format) == (1000, 0, "metaqnn")
+    again = import_metaqnn(store, CSV)  # idempotent
+    assert (again.inserted, again.skipped, again.experiments) == (0, 1000, 1000)
     stats = store.stats()
     assert stats["experiments"] == stats["ok_experiments"] == 1000 and stats["datasets"] == 1
     frame = store.query()
