@@ -34,8 +34,8 @@ benchmark_app = typer.Typer(help="Benchmarks that print JSON: predictor quality,
 app.add_typer(lde_app, name="lde")
 app.add_typer(benchmark_app, name="benchmark")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a sentence stays one line in a pipe or a log (tables still fit the width)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the global --seed or 0).")]

@@ -131,7 +131,7 @@ def test_lde_import_says_in_one_sentence_what_it_wrote(home, tmp_path):
     def said(*args: str) -> str:
         proc = run_tapas(*args, "--lde", str(lde), home=home)
         assert proc.returncode == 0, proc.stderr
-        return " ".join(proc.stdout.split())  # rich wraps long lines when stdout is no terminal
+        return proc.stdout.rstrip("\n")  # one line, even in a pipe wider than 80 columns
 
     assert said("lde", "import", str(good), "--format", "metaqnn") == (
         f"imported 2 of 2 experiments from {good} (metaqnn; 0 already stored) into {lde}")
