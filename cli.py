@@ -34,7 +34,10 @@ benchmark_app = typer.Typer(help="Benchmarks that print JSON: predictor quality,
 app.add_typer(lde_app, name="lde")
 app.add_typer(benchmark_app, name="benchmark")
 
-out = Console(soft_wrap=True)  # a sentence stays one line in a pipe or a log (tables still fit the width)
+# In a pipe or a log a sentence stays one line, and tables get 200 columns instead of rich's 80 (which
+# cut dataset and predictor names short); a terminal, or COLUMNS when set, keeps its own width.
+_PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+out = Console(soft_wrap=True, width=_PIPE_WIDTH)
 err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -142,6 +142,13 @@ def test_lde_import_says_in_one_sentence_what_it_wrote(home, tmp_path):
         f"imported 0 of 2 experiments from {export} (parquet; 2 already stored) into {lde}")
 
 
+def test_tables_in_a_pipe_keep_long_dataset_names_whole(home, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # rich would take it as the width
+    proc = run_tapas("lde", "stats", home=home)  # the embedded default LDE, stdout a pipe
+    assert proc.returncode == 0, proc.stderr
+    assert "fashion-mnist[classes=0,2,4,6;n=2000;size=16]" in proc.stdout  # 46 characters
+
+
 def test_reading_commands_refuse_a_missing_lde_file_and_create_none(home, tmp_path):
     typo = tmp_path / "no-such-dir" / "typo.duckdb"
     for args in (("lde", "stats", "--lde", str(typo)), ("lde", "query", "--lde", str(typo)),
