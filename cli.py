@@ -554,9 +554,12 @@ def search_command(
         summary = run_search(config, out_dir=out_dir, resume=resume, lde_path=_lde_path(lde), events=events)
 
     def render() -> None:
-        s = summary["search"]
-        out.print(f"DCN {summary['dcn']:.3f}; predictor {summary['predictor_fit']['predictor']} on "
-                  f"{summary['predictor_fit']['experiments']} experiments (tau {summary['predictor_fit']['tau_used']}); "
+        s, fit = summary["search"], summary["predictor_fit"]
+        window = (f"DCN window widened from tau {fit['tau_requested']:g} to {fit['tau_used']:g}, "
+                  f"too few datasets or experiments within {fit['tau_requested']:g}" if fit["widened"]
+                  else f"tau {fit['tau_used']:g}")
+        out.print(f"DCN {summary['dcn']:.3f}; predictor {fit['predictor']} on {fit['experiments']} "
+                  f"experiments of {len(fit['datasets'])} datasets ({window}); "
                   f"{s['proposals']} proposals in {s['seconds']:.1f}s", highlight=False)
         _table("Top candidates, fully trained", ["rank", "arch", "predicted", "real peak", "params", "status"],
                [[c["rank"], c["arch_hash"], c["predicted_accuracy"], c["real_peak_accuracy"], c["params"], c["status"]]

@@ -94,3 +94,18 @@ def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home)
     run_search(_config(top_k=1), out_dir=out, lde_path=mini_lde)
     with pytest.raises(InvalidOptionError, match="belongs to another search"):
         run_search(_config(top_k=1, seed=9), out_dir=out, lde_path=mini_lde, resume=True)
+
+
+def test_search_says_when_it_widened_the_dcn_window(mini_lde, tmp_path, home):
+    import shutil
+
+    from conftest import run_tapas
+
+    lde = tmp_path / "copy.duckdb"
+    shutil.copy(mini_lde, lde)  # the mini LDE's 2 datasets are fewer than a window wants (6)
+    proc = run_tapas("search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "1",
+                     "--epochs", "1", "--predictor", "lightgbm", "--tau", "0.01",
+                     "--out", str(tmp_path / "s"), "--lde", str(lde), home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "of 2 datasets (DCN window widened from tau 0.01 to " in proc.stdout
+    assert "too few datasets or experiments within 0.01)" in proc.stdout
