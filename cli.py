@@ -555,9 +555,9 @@ def search_command(
 
     def render() -> None:
         s, fit = summary["search"], summary["predictor_fit"]
-        window = (f"DCN window widened from tau {fit['tau_requested']:g} to {fit['tau_used']:g}, "
+        window = (f"DCN window widened from tau {fit['tau_requested']:g} to {fit['tau_used']:.3g}, "
                   f"too few datasets or experiments within {fit['tau_requested']:g}" if fit["widened"]
-                  else f"tau {fit['tau_used']:g}")
+                  else f"tau {fit['tau_used']:.3g}")
         out.print(f"DCN {summary['dcn']:.3f}; predictor {fit['predictor']} on {fit['experiments']} "
                   f"experiments of {len(fit['datasets'])} datasets ({window}); "
                   f"{s['proposals']} proposals in {s['seconds']:.1f}s", highlight=False)
@@ -640,13 +640,30 @@ def benchmark_predictor_command(
             _table(f"Scenario {name}", ["predictor", "Kendall tau", "Spearman rho", "MAE", "MSE", "R²", "top-10 % prec."],
                    [[p, m.get("kendall_tau_mean"), m.get("spearman_rho_mean"), m.get("mae_mean"), m.get("mse_mean"),
                      m.get("r2_mean"), m.get("top10_precision_mean")] for p, m in block["predictors"].items()])
+            if name == "C":
+                out.print(f"  {_window_note(block['datasets'], report['config'])}", highlight=False)
             ref = block.get("reference")
             if ref:
                 out.print(f"  reference, not a predictor (each test network's own accuracy on the training datasets, "
                           f"{ref['coverage_mean']:.0%} of them covered): Kendall tau {ref['kendall_tau_mean']:.3f}, "
                           f"MAE {ref['mae_mean']:.3f}", highlight=False)
+        if report["plots"]:
+            out.print(f"scatter plots: {Path(report['plots'][0]).parent}", highlight=False)
+        if report.get("mlflow_run_id"):
+            out.print(f"MLflow run {report['mlflow_run_id']} (tapas ui)", highlight=False)
 
     _emit(as_json, report, render)
+
+
+def _window_note(datasets: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:
+    """One sentence on scenario C's DCN windows: how many had to widen, and to what."""
+    widened = [info["tau_used"] for info in datasets.values() if info.get("widened")]
+    asked = f"DCN window tau {config['tau']:g}"
+    if not widened:
+        return f"{asked} for each of the {len(datasets)} held-out datasets"
+    span = f"{min(widened):.3g}" if min(widened) == max(widened) else f"{min(widened):.3g}-{max(widened):.3g}"
+    return (f"{asked}, widened for {len(widened)} of {len(datasets)} held-out datasets to tau {span} "
+            f"to hold {config['min_datasets']} datasets and {config['min_experiments']} experiments")
 
 
 @benchmark_app.command("search")

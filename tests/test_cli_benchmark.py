@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,12 @@ def test_benchmark_predictor_json_and_table(tiny_lde, tmp_path) -> None:
     assert table.returncode == 0, table.stderr
     assert "Scenario C" in table.stdout and "lightgbm" in table.stdout
     assert "reference, not a predictor" in table.stdout
+    # 4 datasets x 30 experiments are fewer than the 200 a window wants, so every window widened
+    assert all(info["widened"] for info in entry["datasets"].values())
+    taus = sorted(info["tau_used"] for info in entry["datasets"].values())
+    assert (f"DCN window tau 0.05, widened for 4 of 4 held-out datasets to tau {taus[0]:.3g}-{taus[-1]:.3g} "
+            "to hold 2 datasets and 200 experiments") in table.stdout
+    assert re.search(r"^MLflow run [0-9a-f]{32} \(tapas ui\)$", table.stdout, re.MULTILINE)
 
 
 def test_benchmark_predictor_on_unseen_architectures(tiny_lde, tmp_path) -> None:
