@@ -26,8 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lde import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentStore
-from lde.io import ImportReport
+from lde import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentStore, ImportReport
 from lde.errors import ImportFormatError, InvalidRecordError
 
 from tapaskit.errors import TapasError
