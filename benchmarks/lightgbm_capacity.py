@@ -14,7 +14,7 @@ benchmark itself:
     python benchmarks/lightgbm_capacity.py --metaqnn ../shared/data/metaqnn_cifar10.csv --out out/lgb.json
 
 Prints one JSON object: mean Kendall tau and MAE per regime and variant (and per seed for
-MetaQNN). About 6 minutes on 2 CPU cores.
+MetaQNN). About 5 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations

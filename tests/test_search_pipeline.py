@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_tapas
 from lde import DuckDBStore
 
 from tapaskit.campaign import plan_campaign, run_campaign
@@ -97,10 +99,6 @@ def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home)
 
 
 def test_search_says_when_it_widened_the_dcn_window(mini_lde, tmp_path, home):
-    import shutil
-
-    from conftest import run_tapas
-
     lde = tmp_path / "copy.duckdb"
     shutil.copy(mini_lde, lde)  # the mini LDE's 2 datasets are fewer than a window wants (6)
     proc = run_tapas("search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "1",

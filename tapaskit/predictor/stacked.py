@@ -25,7 +25,6 @@ from tapaskit.predictor.network import TAPNetwork, lstm_cell
 __all__ = ["StackedTAPNetworks"]
 
 
-
 def _dropout_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | None,
                   like: torch.Tensor) -> torch.Tensor:
     """A dropout mask of ``shape`` (kept entries ``1 / (1 - p)``) on ``like``'s device and dtype."""
