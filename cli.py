@@ -43,6 +43,24 @@ err = Console(stderr=True, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the global --seed or 0).")]
 LdeOpt = Annotated[Optional[Path], typer.Option("--lde", help="LDE file to use instead of the one in the data home.")]
+# where trainings run (train, search, lde seed); see docs/scale.md
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="Where trainings run: local (this machine) or ray (a Ray cluster).")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Trainings at once (default: local 1, or one per GPU; ray: fill the cluster).")]
+RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join (host:port or auto; default: $RAY_ADDRESS, else a local Ray is started).")]
+GpusPerTrialOpt = Annotated[Optional[float], typer.Option("--gpus-per-trial", help="Ray: GPUs per training, fractions allowed (default: 1 when the cluster has GPUs).")]
+CpusPerTrialOpt = Annotated[float, typer.Option("--cpus-per-trial", help="Ray: CPUs (and torch threads) per training.")]
+TrialTimeoutOpt = Annotated[Optional[float], typer.Option("--trial-timeout", help="Ray: seconds after which a training is cancelled and recorded failed.")]
+MaxRetriesOpt = Annotated[int, typer.Option("--max-retries", help="Reruns of a training whose worker process died.")]
+
+
+def _executor(kind: str, workers: int | None, device: str | None, ray_address: str | None,
+              gpus_per_trial: float | None, cpus_per_trial: float, trial_timeout: float | None,
+              max_retries: int) -> Any:
+    from tapaskit.training import make_executor
+
+    return make_executor(kind, workers=workers, device=device, ray_address=ray_address,
+                         gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+                         trial_timeout=trial_timeout, max_retries=max_retries)
 
 
 class Globals:
@@ -100,18 +118,43 @@ def _emit(as_json: bool, data: Any, render: Callable[[], None]) -> None:
         render()
 
 
+class _LazyProgress:
+    """A rich progress display on stderr that appears with its first task, so that a command
+    refusing its input before any work prints its one error line and no empty display."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+
+    def add_task(self, description: str, **kwargs: Any) -> Any:
+        if self._progress is None:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                      console=err, transient=False)
+            self._progress.start()
+        return self._progress.add_task(description, **kwargs)
+
+    def update(self, task: Any, **kwargs: Any) -> None:
+        self._progress.update(task, **kwargs)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Any]:
-    """A rich progress display on stderr, or None when disabled (``--json``)."""
+    """A progress display on stderr (shown from its first task on), or None when disabled (``--json``)."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                  console=err, transient=False) as progress:
+    progress = _LazyProgress()
+    try:
         yield progress
+    finally:
+        progress.stop()
 
 
 def _fmt(value: float | None) -> str:
@@ -169,6 +212,13 @@ def train_command(
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 0.0,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Append the result to the LDE.")] = True,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
+    gpus_per_trial: GpusPerTrialOpt = None,
+    cpus_per_trial: CpusPerTrialOpt = 1.0,
+    trial_timeout: TrialTimeoutOpt = None,
+    max_retries: MaxRetriesOpt = 1,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -184,29 +234,25 @@ def train_command(
 
         tapas train 'fashion-mnist[n=5000]' --arch net.json --epochs 2 --json
     """
-    from tapaskit.pipeline import run_training
-    from tapaskit.trainer import Hyperparameters, resolve_device
-
-    from tapaskit.architecture import parse_architecture
-    from tapaskit.datasets import load_dataset
-    from tapaskit.shapes import infer_shapes
+    from tapaskit.training.trainer import Hyperparameters
+    from tapaskit.workflows.train import run_training
 
     as_json = _json_mode(json_)
     hparams = Hyperparameters(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                               weight_decay=weight_decay)
-    data_set, net = load_dataset(dataset), parse_architecture(arch)
-    infer_shapes(net, data_set.input_shape, data_set.num_classes)  # bad input fails before any output
-    resolve_device(device)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            task = progress.add_task("training", total=epochs, info="")
+            tasks: list[Any] = []
 
             def callback(epoch: int, loss: float, acc: float) -> None:
-                progress.update(task, completed=epoch, info=f"loss {loss:.3f}  val acc {acc:.4f}")
+                if not tasks:
+                    tasks.append(progress.add_task("training", total=epochs, info=""))
+                progress.update(tasks[0], completed=epoch, info=f"loss {loss:.3f}  val acc {acc:.4f}")
 
-        result, run_id = run_training(data_set, net, hparams, seed=_seed(seed), device=device,
-                                      lde_path=_lde_path(lde), record=record, progress=callback)
+        with _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout, max_retries) as runner:
+            result, run_id = run_training(dataset, arch, hparams, seed=_seed(seed), device=device,
+                                          lde=_lde_path(lde), record=record, progress=callback, executor=runner)
     data = {**result.to_dict(), "mlflow_run_id": run_id}
     _emit(as_json, data, lambda: _table(
         f"{result.dataset}: {result.status.value}", ["field", "value"],
@@ -244,24 +290,21 @@ def characterize_command(
     """
     from probenets import DEFAULT_PROBE
 
-    from tapaskit.characterization import characterize_dataset
-    from tapaskit.datasets import load_dataset
-
-    from probenets import get_probe
+    from tapaskit.workflows.characterize import characterize_dataset
 
     as_json = _json_mode(json_)
-    data_set = load_dataset(dataset)
-    get_probe(probe or DEFAULT_PROBE)  # an unknown probe fails before any output
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            task = progress.add_task("probe net", total=None, info="")
+            tasks: list[Any] = []
 
             def callback(epoch: int, epochs: int, acc: float) -> None:
-                progress.update(task, completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
+                if not tasks:
+                    tasks.append(progress.add_task("probe net", total=epochs, info=""))
+                progress.update(tasks[0], completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
 
-        result = characterize_dataset(data_set, probe=probe or DEFAULT_PROBE, seed=_seed(seed), use_cache=not no_cache,
-                                      lde_path=_lde_path(lde), progress=callback)
+        result = characterize_dataset(dataset, probe=probe or DEFAULT_PROBE, seed=_seed(seed), use_cache=not no_cache,
+                                      lde=_lde_path(lde), progress=callback)
     _emit(as_json, result.to_dict(), lambda: _table(
         f"{result.dataset}", ["field", "value"],
         [["DCN", result.dcn], ["probe accuracy", result.probe_accuracy], ["classes", result.num_classes],
@@ -275,7 +318,7 @@ def _open_store(lde: Path | None, *, existing: bool = False) -> Any:
     """The LDE of a command. ``existing``: the command only reads it, so a named file must be there
     (a mistyped ``--lde`` is an error, not a new empty LDE)."""
     from tapaskit.errors import InvalidOptionError
-    from tapaskit.experiments import open_lde
+    from tapaskit.store import open_lde
 
     path = _lde_path(lde)
     if existing and path is not None and not path.exists():
@@ -397,7 +440,7 @@ def lde_import_command(
 
     store = _open_store(lde)
     if format == "metaqnn":
-        from tapaskit.metaqnn_import import import_metaqnn
+        from tapaskit.store.metaqnn_import import import_metaqnn
 
         report = import_metaqnn(store, path, dcn=dcn)
     else:
@@ -438,7 +481,13 @@ def lde_seed_command(
     suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets) or mini.")] = "default",
     archs: Annotated[Optional[int], typer.Option(help="Architectures in the shared pool (default: the shipped campaign's 300).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs per training (default: the campaign schedule's 6).")] = None,
-    workers: Annotated[int, typer.Option(help="Training processes.")] = 2,
+    executor: ExecutorOpt = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Trainings at once.")] = 2,
+    ray_address: RayAddressOpt = None,
+    gpus_per_trial: GpusPerTrialOpt = None,
+    cpus_per_trial: CpusPerTrialOpt = 1.0,
+    trial_timeout: TrialTimeoutOpt = None,
+    max_retries: MaxRetriesOpt = 1,
     ship: Annotated[Optional[Path], typer.Option(help="Also export the result to this Parquet file and write its data card beside it.")] = None,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
@@ -454,7 +503,7 @@ def lde_seed_command(
 
         tapas lde seed --suite mini --archs 5 --epochs 1 --lde /tmp/mini.duckdb
     """
-    from tapaskit.campaign import plan_campaign, regeneration_command, run_campaign, ship_campaign
+    from tapaskit.workflows.campaign import plan_campaign, regeneration_command, run_campaign, ship_campaign
 
     as_json = _json_mode(json_)
     plan = (plan_campaign(suite, epochs=epochs, seed=_seed(seed)) if archs is None
@@ -476,7 +525,9 @@ def lde_seed_command(
                 progress.update(state["task"], advance=1,
                                 info=f"{result.dataset[:28]} {result.status.value} {result.peak_accuracy or 0:.3f}")
 
-        report = run_campaign(plan, store, workers=workers, on_stage=on_stage, on_result=on_result)
+        with _executor(executor, workers, None, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout,
+                       max_retries) as runner:
+            report = run_campaign(plan, store, executor=runner, on_stage=on_stage, on_result=on_result)
     data = report.to_dict()
     data["command"] = regeneration_command(suite, len(plan.architectures), plan.hparams.epochs,
                                            plan.seed, workers)
@@ -501,6 +552,13 @@ def search_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the best model, summary and checkpoints.")] = Path("tapas-search"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search checkpointed in --out.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu for full trainings (default: cuda when present).")] = None,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
+    gpus_per_trial: GpusPerTrialOpt = None,
+    cpus_per_trial: CpusPerTrialOpt = 1.0,
+    trial_timeout: TrialTimeoutOpt = None,
+    max_retries: MaxRetriesOpt = 1,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -519,18 +577,18 @@ def search_command(
 
         tapas search ./my_images --max-params 200000 --resume --out ./run1
     """
-    from tapaskit.datasets import load_dataset
     from tapaskit.predictor import DEFAULT_PREDICTOR
-    from tapaskit.search_pipeline import SearchConfig, SearchEvents, resolve_config, run_search
+    from tapaskit.workflows.search import Search, SearchConfig, SearchEvents
 
     as_json = _json_mode(json_)
-    config = resolve_config(SearchConfig(
+    config = SearchConfig(
         dataset=dataset, strategy=strategy, preset=preset, budget=budget, top_k=top_k, epochs=epochs,
         max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
-        seed=_seed(seed), device=device))
-    load_dataset(dataset)  # a bad dataset fails before any output (built-ins are cached in-process)
+        seed=_seed(seed), device=device)
+    # options, the dataset, the LDE and a resume checkpoint are checked here, before any output or work
+    search_run = Search(config, out_dir=out_dir, resume=resume, lde=_lde_path(lde))
+    search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout, max_retries)
     with _progress(not as_json) as progress:
-        events = SearchEvents()
         if progress is not None:
             tasks: dict[str, Any] = {}
 
@@ -544,31 +602,39 @@ def search_command(
                                 info=f"batch reward {p.batch_mean:.3f}  best {p.best_reward:.3f}")
 
             def started(i: int, total: int, arch: Any) -> None:
-                tasks["train"] = progress.add_task(f"train {i + 1}/{total} {arch.arch_hash}",
-                                                   total=config.epochs, info="")
+                tasks[arch.arch_hash] = progress.add_task(f"train {i + 1}/{total} {arch.arch_hash}",
+                                                          total=search_run.config.epochs, info="")
 
-            def epoch(e: int, loss: float, acc: float) -> None:
-                progress.update(tasks["train"], completed=e, info=f"val acc {acc:.4f}")
+            def epoch(arch: Any, e: int, loss: float, acc: float) -> None:
+                progress.update(tasks[arch.arch_hash], completed=e, info=f"val acc {acc:.4f}")
 
-            events = SearchEvents(stage=stage, search=search, training_started=started, training_epoch=epoch)
-        summary = run_search(config, out_dir=out_dir, resume=resume, lde_path=_lde_path(lde), events=events)
+            search_run.events = SearchEvents(stage=stage, search=search, training_started=started,
+                                             training_epoch=epoch)
+        try:
+            result = search_run.run()
+        except KeyboardInterrupt:
+            err.print(f"interrupted: every finished training is kept (LDE and {out_dir}/candidates); "
+                      f"rerun the same command with --resume to continue", highlight=False)
+            raise typer.Exit(130) from None
+        finally:
+            search_run.executor.close()
 
     def render() -> None:
-        s, fit = summary["search"], summary["predictor_fit"]
-        window = (f"DCN window widened from tau {fit['tau_requested']:g} to {fit['tau_used']:.3g}, "
-                  f"too few datasets or experiments within {fit['tau_requested']:g}" if fit["widened"]
-                  else f"tau {fit['tau_used']:.3g}")
-        out.print(f"DCN {summary['dcn']:.3f}; predictor {fit['predictor']} on {fit['experiments']} "
-                  f"experiments of {len(fit['datasets'])} datasets ({window}); "
-                  f"{s['proposals']} proposals in {s['seconds']:.1f}s", highlight=False)
+        p, fit = result.proposals, result.predictor_fit
+        window = (f"DCN window widened from tau {fit.tau_requested:g} to {fit.tau_used:.3g}, "
+                  f"too few datasets or experiments within {fit.tau_requested:g}" if fit.widened
+                  else f"tau {fit.tau_used:.3g}")
+        out.print(f"DCN {result.dcn:.3f}; predictor {fit.predictor} on {fit.experiments} "
+                  f"experiments of {len(fit.datasets)} datasets ({window}); "
+                  f"{p.proposals} proposals in {p.seconds:.1f}s", highlight=False)
         _table("Top candidates, fully trained", ["rank", "arch", "predicted", "real peak", "params", "status"],
-               [[c["rank"], c["arch_hash"], c["predicted_accuracy"], c["real_peak_accuracy"], c["params"], c["status"]]
-                for c in summary["candidates"]])
-        best = summary["best"]
-        if best.get("arch_hash"):
-            out.print(f"best {best['arch_hash']}: {best['peak_accuracy']:.4f} → {out_dir}", highlight=False)
+               [[c.rank, c.arch.arch_hash, c.predicted_accuracy, c.result.peak_accuracy, c.result.params,
+                 c.result.status.value] for c in result.candidates])
+        best = result.best
+        if best is not None:
+            out.print(f"best {best.arch.arch_hash}: {best.result.peak_accuracy:.4f} → {out_dir}", highlight=False)
 
-    _emit(as_json, summary, render)
+    _emit(as_json, result.to_dict(), render)
 
 
 # -------------------------------------------------------------------------------------- benchmarks
@@ -601,28 +667,23 @@ def benchmark_predictor_command(
 
         tapas benchmark predictor --scenario C --unseen-architectures
     """
-    from tapaskit.predictor import DEFAULT_MIN_DATASETS, make_predictor
-    from tapaskit.predictor.training_set import check_min_datasets
-    from tapaskit.predictor_benchmark import run_predictor_benchmark
-
-    from tapaskit.errors import InvalidOptionError
+    from tapaskit.evaluation.predictor_benchmark import run_predictor_benchmark
+    from tapaskit.predictor import DEFAULT_MIN_DATASETS
 
     as_json = _json_mode(json_)
     scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
-    if not set(scenarios) <= {"A", "B", "C"}:
-        raise InvalidOptionError(f"scenario must be A, B, C, a comma-separated list of them or all, but got {scenario!r}")
     names = [p.strip() for p in predictors.split(",")] if predictors is not None else None
-    for name in names or ():
-        make_predictor(name)  # an unknown name fails before the progress display
-    min_datasets = check_min_datasets(DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets)
+    min_datasets = DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            task = progress.add_task("fits", total=None, info="")
+            tasks: list[Any] = []
 
             def callback(done: int, total: int, label: str) -> None:
-                progress.update(task, completed=done, total=total, info=label)
+                if not tasks:
+                    tasks.append(progress.add_task("fits", total=total, info=""))
+                progress.update(tasks[0], completed=done, total=total, info=label)
 
         report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
                                          min_datasets=min_datasets, test_fraction=test_fraction,
@@ -688,19 +749,20 @@ def benchmark_search_command(
 
         tapas benchmark search --unseen-architectures
     """
-    from tapaskit.predictor import DEFAULT_PREDICTOR, make_predictor
-    from tapaskit.search_benchmark import run_search_benchmark
+    from tapaskit.evaluation.search_benchmark import run_search_benchmark
+    from tapaskit.predictor import DEFAULT_PREDICTOR
 
     as_json = _json_mode(json_)
-    make_predictor(predictor or DEFAULT_PREDICTOR)  # an unknown name fails before the progress display
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            task = progress.add_task("held-out datasets", total=None, info="")
+            tasks: list[Any] = []
 
             def callback(name: str, i: int, total: int) -> None:
-                progress.update(task, completed=i, total=total, info=name)
+                if not tasks:
+                    tasks.append(progress.add_task("held-out datasets", total=total, info=""))
+                progress.update(tasks[0], completed=i, total=total, info=name)
 
         report = run_search_benchmark(store, predictor=predictor or DEFAULT_PREDICTOR, picks=picks, tau=tau,
                                       seed=_seed(seed), unseen_architectures=unseen_architectures,

@@ -22,9 +22,9 @@ from bench_output import emit_json
 from scipy import stats
 
 from probenets import characterize
-from tapaskit.campaign import SCHEDULE, SUITES, architecture_pool
+from tapaskit.workflows.campaign import SCHEDULE, SUITES, architecture_pool
 from tapaskit.datasets import load_dataset
-from tapaskit.trainer import train_architecture
+from tapaskit.training.trainer import train_architecture
 
 
 def main(argv: list[str] | None = None) -> dict:

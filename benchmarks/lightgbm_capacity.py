@@ -3,7 +3,7 @@
 LightGBM is a baseline of `tapas benchmark predictor` and a member of the default ensemble, where
 it learns each network's percentile rank within its dataset. This script fits each LightGBM
 variant both ways, on the accuracy (``acc:<variant>``, the baseline) and on ranks
-(``rank:<variant>``: an ``EnsemblePredictor(members=("lightgbm",), target="rank")``, i.e. the
+(``rank:<variant>``: an ``EnsemblePredictor(members=[("lightgbm", variant)], target="rank")``, i.e. the
 ensemble's LightGBM member alone, mapped back to accuracies as the ensemble does), through the
 benchmark itself:
 
@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_output import emit_json  # noqa: E402
 
 from lde import MemoryStore  # noqa: E402 - after the path set-up
-from tapaskit.experiments import open_lde  # noqa: E402
-from tapaskit.metaqnn_import import import_metaqnn  # noqa: E402
+from tapaskit.store import open_lde  # noqa: E402
+from tapaskit.store.metaqnn_import import import_metaqnn  # noqa: E402
 from tapaskit.predictor import EnsemblePredictor  # noqa: E402
 from tapaskit.predictor.baselines import LightGBMPredictor  # noqa: E402
-from tapaskit.predictor_benchmark import run_predictor_benchmark  # noqa: E402
+from tapaskit.evaluation.predictor_benchmark import run_predictor_benchmark  # noqa: E402
 
 #: LightGBM parameters of each variant, over the toolkit's defaults (500 trees, 15 leaves).
 VARIANTS: dict[str, dict[str, int]] = {
@@ -49,8 +49,8 @@ def predictors() -> dict:
     out = {}
     for name, params in VARIANTS.items():
         out[f"acc:{name}"] = LightGBMPredictor(**params)
-        out[f"rank:{name}"] = EnsemblePredictor(members=("lightgbm",), weights=(1.0,), target="rank",
-                                                member_params={"lightgbm": params})
+        out[f"rank:{name}"] = EnsemblePredictor(members=[("lightgbm", LightGBMPredictor(**params))],
+                                                weights=(1.0,), target="rank")
     return out
 
 

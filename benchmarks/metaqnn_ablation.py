@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from bench_output import emit_json  # noqa: E402
 
 from lde import MemoryStore  # noqa: E402 - after the path set-up
-from tapaskit.metaqnn_import import import_metaqnn  # noqa: E402
+from tapaskit.store.metaqnn_import import import_metaqnn  # noqa: E402
 from tapaskit.predictor import encode_frame, make_predictor  # noqa: E402
 from tapaskit.predictor.features import flat_features  # noqa: E402
 from tapaskit.predictor.inputs import check_frame  # noqa: E402

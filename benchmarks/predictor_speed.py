@@ -38,7 +38,7 @@ from tapaskit.predictor import (  # noqa: E402 - after the path set-up
     seeded_predictor,
 )
 from tapaskit.predictor.synthetic import synthetic_lde  # noqa: E402
-from tapaskit.sampler import ArchitectureSampler  # noqa: E402
+from tapaskit.space.sampler import ArchitectureSampler  # noqa: E402
 
 
 def _best(fn, repeats: int) -> tuple[float, object]:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.metaqnn is not None:
         from lde import MemoryStore
 
-        from tapaskit.metaqnn_import import import_metaqnn
+        from tapaskit.store.metaqnn_import import import_metaqnn
 
         meta_store = MemoryStore()
         import_metaqnn(meta_store, args.metaqnn)

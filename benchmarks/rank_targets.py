@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from bench_output import emit_json  # noqa: E402
 
-from tapaskit.experiments import open_lde  # noqa: E402 - after the path set-up
+from tapaskit.store import open_lde  # noqa: E402 - after the path set-up
 from tapaskit.predictor import make_predictor, select_training_set, unseen_architecture_folds  # noqa: E402
 from tapaskit.predictor.metrics import kendall_tau  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Training throughput (images/s) of the reference two-conv network. Prints JSON.
 
-Times the real trainer (`tapaskit.trainer.train_architecture`) on Fashion-MNIST (or digits when
+Times the real trainer (`tapaskit.training.trainer.train_architecture`) on Fashion-MNIST (or digits when
 Fashion-MNIST is not installed): images per second over the training epochs (the per-epoch validation passes included), plus the accuracy
 reached, on CPU or CUDA.
 
@@ -15,9 +15,9 @@ import os
 
 import torch
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 from tapaskit.datasets import list_builtin, load_dataset
-from tapaskit.trainer import Hyperparameters, train_architecture
+from tapaskit.training.trainer import Hyperparameters, train_architecture
 
 REFERENCE = {"layers": [
     {"type": "conv", "filters": 32, "kernel": 3}, {"type": "bn"}, {"type": "act"},

@@ -48,7 +48,7 @@ _DATASET_FIELD_COLUMN = {"fingerprint": "dataset_fingerprint", "name": "dataset_
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What :func:`import_experiments` (or ``tapaskit.metaqnn_import``) did.
+    """What :func:`import_experiments` (or ``tapaskit.store.metaqnn_import``) did.
 
     Attributes:
         path: The file read.

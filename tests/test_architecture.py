@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     SCHEMA,
     Activation,
     Architecture,
@@ -17,10 +17,10 @@ from tapaskit.architecture import (
     GlobalAvgPool,
     Pool,
     Residual,
-    parse_architecture,
 )
 from tapaskit.errors import InvalidArchitectureError
-from tapaskit.sampler import ArchitectureSampler
+from tapaskit.space.formats import parse_architecture
+from tapaskit.space.sampler import ArchitectureSampler
 
 FULL = [
     {"type": "conv", "filters": 16, "kernel": 3, "stride": 1},
@@ -152,17 +152,17 @@ def test_architectures_are_hashable_values() -> None:
         ),
         (
             [{"type": "conv", "filters": "8"}],
-            r"layer 0 \(conv\): filters must be an integer, but got '8' \(str\)",
+            r"layer 0 \(conv\): filters must be an integer >= 1, but got '8' \(str\)",
         ),
         (
             [{"type": "conv", "filters": 8, "kernel": True}],
-            r"layer 0 \(conv\): kernel must be an integer, but got True \(bool\)",
+            r"layer 0 \(conv\): kernel must be an integer >= 1, but got True \(bool\)",
         ),
         (
             [{"type": "conv", "filters": 8.0}],
-            r"layer 0 \(conv\): filters must be an integer, but got 8.0 \(float\)",
+            r"layer 0 \(conv\): filters must be an integer >= 1, but got 8.0 \(float\)",
         ),
-        ([{"type": "conv", "filters": 0}], r"layer 0 \(conv\): filters must be >= 1, but got 0"),
+        ([{"type": "conv", "filters": 0}], r"layer 0 \(conv\): filters must be an integer >= 1, but got 0"),
         (
             [{"type": "conv", "filters": 8, "stride": 3}],
             r"layer 0 \(conv\): stride must be one of 1, 2, but got 3",
@@ -173,8 +173,8 @@ def test_architectures_are_hashable_values() -> None:
             r"but got 'swish'",
         ),
         ([{"type": "pool", "mode": "min"}], r"layer 0 \(pool\): mode must be one of max, avg"),
-        ([{"type": "pool", "kernel": 0}], r"layer 0 \(pool\): kernel must be >= 1, but got 0"),
-        ([{"type": "pool", "stride": -1}], r"layer 0 \(pool\): stride must be >= 1, but got -1"),
+        ([{"type": "pool", "kernel": 0}], r"layer 0 \(pool\): kernel must be an integer >= 1, but got 0"),
+        ([{"type": "pool", "stride": -1}], r"layer 0 \(pool\): stride must be an integer >= 1, but got -1"),
         (
             [{"type": "dropout", "rate": 1.0}],
             r"layer 0 \(dropout\): rate must be in \[0, 1\), but got 1.0",
@@ -183,7 +183,7 @@ def test_architectures_are_hashable_values() -> None:
             [{"type": "dropout", "rate": "0.5"}],
             r"layer 0 \(dropout\): rate must be a number, but got '0.5' \(str\)",
         ),
-        ([{"type": "fc", "units": -1}], r"layer 0 \(fc\): units must be >= 1, but got -1"),
+        ([{"type": "fc", "units": -1}], r"layer 0 \(fc\): units must be an integer >= 1, but got -1"),
         ([{"type": "bn", "eps": 1e-5}], r"layer 0 \(bn\): unknown field 'eps' \(allowed: none\)"),
         (
             [{"type": "conv", "filters": 8}, {"type": "residual", "layers": []}],

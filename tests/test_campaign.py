@@ -4,9 +4,9 @@ import pytest
 
 from lde import DuckDBStore
 
-from tapaskit.campaign import SUITES, architecture_pool, plan_campaign, regeneration_command, run_campaign
+from tapaskit.workflows.campaign import SUITES, architecture_pool, plan_campaign, regeneration_command, run_campaign
 from tapaskit.errors import InvalidOptionError
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.shapes import infer_shapes
 
 
 class Interrupted(Exception):

@@ -45,7 +45,7 @@ def test_user_mistakes_give_one_line_and_exit_1(home, tmp_path):
     lde = tmp_path / "untouched.duckdb"
     assert "unknown dataset 'nope'" in _one_line_error(
         run_tapas("train", "nope", "--arch", arch, "--lde", str(lde), home=home))
-    assert "filters must be >= 1" in _one_line_error(
+    assert "filters must be an integer >= 1" in _one_line_error(
         run_tapas("train", "digits", "--arch", '[{"type": "conv", "filters": 0}]', "--lde", str(lde), home=home))
     assert "no class sub-folders" in _one_line_error(
         run_tapas("train", str(tmp_path / "empty"), "--arch", arch, "--lde", str(lde), home=home))

@@ -10,7 +10,7 @@ import pytest
 from tapaskit.datasets import list_builtin, load_dataset
 from tapaskit.datasets.builtin import FASHION_MNIST_ENV, fashion_mnist_dir
 from tapaskit.datasets.idx import write_idx
-from tapaskit.datasets.shapes import generate_shapes
+from tapaskit.datasets.procedural_shapes import generate_shapes
 from tapaskit.errors import DatasetUnavailableError, InvalidOptionError
 
 EXPECTED = {

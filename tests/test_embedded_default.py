@@ -11,7 +11,7 @@ import pytest
 from lde import DuckDBStore
 from lde.default import embedded_default_path
 
-from tapaskit.experiments import open_lde
+from tapaskit.store import open_lde
 
 pytestmark = pytest.mark.skipif(embedded_default_path() is None, reason="the default LDE is not generated")
 
@@ -44,18 +44,18 @@ def _embedded_rows() -> int:
 
 
 def test_a_first_use_killed_during_the_fill_leaves_no_half_filled_lde(home, monkeypatch):
-    import tapaskit.experiments as experiments
+    import tapaskit.store.default_lde as default_lde
 
     def import_then_die(store, path):
         real_import(store, path)  # everything written to the private file ...
         raise KeyboardInterrupt  # ... and then the user presses Ctrl-C
 
-    real_import = experiments.import_experiments
-    monkeypatch.setattr(experiments, "import_experiments", import_then_die)
+    real_import = default_lde.import_experiments
+    monkeypatch.setattr(default_lde, "import_experiments", import_then_die)
     with pytest.raises(KeyboardInterrupt):
         open_lde()
     assert list(home.iterdir()) == []  # no default LDE, no leftover
-    monkeypatch.setattr(experiments, "import_experiments", real_import)
+    monkeypatch.setattr(default_lde, "import_experiments", real_import)
     assert open_lde().stats()["experiments"] == _embedded_rows()
 
 
@@ -78,7 +78,7 @@ def test_files_left_by_a_killed_fill_are_removed_and_a_running_fill_is_left_alon
 
 
 def test_two_first_commands_side_by_side_both_see_the_whole_default(home):
-    code = ("from tapaskit.experiments import open_lde; "
+    code = ("from tapaskit.store import open_lde; "
             "print(open_lde().stats()['experiments'])")
     env = {**os.environ, "TAPAS_HOME": str(home)}
     children = [subprocess.Popen([sys.executable, "-c", code], env=env, text=True,

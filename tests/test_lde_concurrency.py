@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -145,20 +146,26 @@ def test_sigkill_during_import_leaves_whole_batches(tmp_path: Path) -> None:
 
 
 HOLDER = """
-import sys, time, duckdb
+import sys, duckdb
 con = duckdb.connect(sys.argv[1])
 con.execute("BEGIN TRANSACTION")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # holds the lock until the parent says so (or closes the pipe)
 con.close()
 print("released", flush=True)
 """
 
 
+def spawn_holder(path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
 def test_lock_held_past_timeout_raises_and_shorter_hold_is_waited_out(tmp_path: Path) -> None:
     path = tmp_path / "lde.duckdb"
     store = seed_store(path)
-    holder = spawn(HOLDER, path, 30)
+    holder = spawn_holder(path)
     try:
         expect_line(holder, "locked")
         start = time.monotonic()
@@ -166,18 +173,28 @@ def test_lock_held_past_timeout_raises_and_shorter_hold_is_waited_out(tmp_path: 
                                                  r"retry when it finishes or raise "
                                                  "TAPAS_LDE_LOCK_TIMEOUT"):
             DuckDBStore(path, lock_timeout=0.5)
-        assert 0.5 <= time.monotonic() - start < 5  # bounded waiting
+        assert time.monotonic() - start >= 0.5  # it waited its timeout ...
+        assert holder.poll() is None  # ... and gave up while the lock was still held: bounded waiting
         with pytest.raises(LDELockedError):
             DuckDBStore(path, lock_timeout=0.2, read_only=True).close()
     finally:
         holder.kill()
         holder.wait(timeout=30)
 
-    holder = spawn(HOLDER, path, 2)  # long enough that a stalled parent still starts waiting early
+    # a lock released within the timeout is waited out: the open succeeds, and only after the release
+    holder = spawn_holder(path)
     expect_line(holder, "locked")
-    start = time.monotonic()
-    store = DuckDBStore(path, lock_timeout=30)  # waits for the release instead of failing
-    assert store.stats()["datasets"] == 1
-    assert time.monotonic() - start > 0.2
+    opened: list[tuple[DuckDBStore, float]] = []
+    opener = threading.Thread(target=lambda: opened.append((DuckDBStore(path, lock_timeout=120), time.monotonic())))
+    opener.start()
+    opener.join(timeout=0.5)  # it may still be starting on a busy machine; the order below is what counts
+    released_at = time.monotonic()
+    holder.stdin.write("release\n")
+    holder.stdin.flush()
     expect_line(holder, "released")
+    opener.join(timeout=120)
+    assert opened, "the waiting open did not finish"
+    store, opened_at = opened[0]
+    assert opened_at > released_at  # never opened while the lock was held
+    assert store.stats()["datasets"] == 1
     assert holder.wait(timeout=30) == 0

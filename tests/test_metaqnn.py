@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Conv,
     Dropout,
     FullyConnected,
     GlobalAvgPool,
     Pool,
-    parse_architecture,
 )
 from tapaskit.errors import InvalidArchitectureError
-from tapaskit.metaqnn import parse_metaqnn
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.formats import parse_architecture, parse_metaqnn
+from tapaskit.space.shapes import infer_shapes
 
 # read at run time from the shared data folder beside the repository, never copied into it
 CSV_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "metaqnn_cifar10.csv"
@@ -71,7 +70,7 @@ def test_parse_architecture_delegates_to_metaqnn() -> None:
             "[C(64,4,1)]",
             r"token 0 'C\(64,4,1\)': conv: kernel must be one of 1, 3, 5, 7, but got 4",
         ),
-        ("[C(0,3,1)]", r"token 0 'C\(0,3,1\)': conv: filters must be >= 1, but got 0"),
+        ("[C(0,3,1)]", r"token 0 'C\(0,3,1\)': conv: filters must be an integer >= 1, but got 0"),
         ("[C(8,3,1), D(0,2)]", r"token 1 'D\(0,2\)': D\(i,n\) needs 1 <= i <= n, but got i=0"),
         ("[C(8,3,1), SM(10), P(2,2)]", r"token 1 'SM\(10\)': SM must be the last token, but 1"),
         ("[FC(10), P(2,2), SM(10)]", r"token 1 'P\(2,2\)': layer 2 \(pool\): pool needs a"),
@@ -107,7 +106,7 @@ def test_every_network_of_the_data_set_parses_and_fits_cifar10() -> None:
 
 def test_data_set_param_counts_follow_its_documented_convention() -> None:
     # The column counts bias-free weights of C, FC and the GAP conv, no softmax layer, and again
-    # n*n*f*f (n*n for FC) when the token before SM, ignoring D, is C or FC (see tapaskit.metaqnn).
+    # n*n*f*f (n*n for FC) when the token before SM, ignoring D, is C or FC (see tapaskit.space.formats).
     # Matching it on every row checks our kernels, strides and the flatten sizes fed to FC.
     for row in _csv_rows():
         arch, _ = parse_metaqnn(row["net"])

@@ -7,7 +7,7 @@ from lde import DuckDBStore
 from lde.errors import ImportFormatError
 from lde.io import export_experiments, import_experiments
 
-from tapaskit.metaqnn_import import import_metaqnn
+from tapaskit.store.metaqnn_import import import_metaqnn
 
 from conftest import SHARED_DATA
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,7 @@ from tapaskit.predictor import (
     encode_frame,
     make_predictor,
 )
+from tapaskit.predictor.ensemble import default_members
 from tapaskit.predictor.metrics import kendall_tau
 from tapaskit.predictor.synthetic import synthetic_lde
 
@@ -94,15 +97,67 @@ def test_param_count_ranker_is_monotone_in_parameters(lde_split) -> None:
 def test_ensemble_is_the_weighted_mean_of_its_members(lde_split) -> None:
     train, test = lde_split
     y = train["peak_accuracy"]
-    ensemble = EnsemblePredictor(members=("lightgbm", "params"), weights=(3, 1), target="accuracy", seed=5)
+    members = [("lightgbm", LightGBMPredictor()), ("params", ParamCountPredictor())]
+    ensemble = EnsemblePredictor(members=members, weights=(3, 1), target="accuracy", seed=5)
     predicted = ensemble.fit(train, y).predict(test)
     lgbm = LightGBMPredictor(seed=5).fit(train, y).predict(test)
     params = ParamCountPredictor().fit(train, y).predict(test)
     np.testing.assert_allclose(predicted, 0.75 * lgbm + 0.25 * params)
-    with pytest.raises(InvalidOptionError, match="other than 'ensemble'"):
-        EnsemblePredictor(members=("ensemble",)).fit(train, y)
+    pairs = r"members must be a non-empty list of \(name, predictor\) pairs with distinct names"
+    for bad in (("lightgbm", "params"), [], [("a", LightGBMPredictor()), ("a", ParamCountPredictor())],
+                [("svm", object())]):
+        with pytest.raises(InvalidOptionError, match=pairs):
+            EnsemblePredictor(members=bad).fit(train, y)
     with pytest.raises(InvalidOptionError, match="weights must be 2 non-negative numbers"):
-        EnsemblePredictor(members=("lightgbm", "params"), weights=(1,)).fit(train, y)
+        EnsemblePredictor(members=members, weights=(1,)).fit(train, y)
+    with pytest.raises(InvalidOptionError, match="level must be a predictor or None, but got 'lightgbm'"):
+        EnsemblePredictor(members=members, level="lightgbm").fit(train, y)
+
+
+def test_ensemble_fits_clones_of_its_members_with_its_seed_and_use_dcn(lde_split) -> None:
+    train, _ = lde_split
+    y = train["peak_accuracy"]
+    default = EnsemblePredictor()
+    assert default.members is None and default.weights == (2.0, 1.0) and default.level is None
+    # members=None is default_members(): TAP over three seeds and LightGBM
+    explicit = EnsemblePredictor(members=default_members())
+    assert [(n, type(m), m.get_params()) for n, m in default_members()] == [
+        ("tap", TAPRegressor, TAPRegressor(n_members=3).get_params()),
+        ("lightgbm", LightGBMPredictor, LightGBMPredictor().get_params())]
+    assert json.dumps(explicit.signature(), default=str) == json.dumps(default.signature(), default=str)
+    tap = TAPRegressor(n_members=2, train_steps=20, hidden_size=8)
+    lgbm = LightGBMPredictor(n_estimators=10, use_dcn=True)
+    ensemble = EnsemblePredictor(members=[("tap", tap), ("lightgbm", lgbm)],
+                                 level=LightGBMPredictor(n_estimators=30), use_dcn=False, seed=3).fit(train, y)
+    fitted_tap, fitted_lgbm = ensemble.estimators_
+    assert len(fitted_tap.networks_) == 2 and fitted_tap.train_steps == 20
+    assert fitted_lgbm.n_estimators == 10 and ensemble.level_.n_estimators == 30
+    for fitted in (fitted_tap, fitted_lgbm, ensemble.level_):  # handed to every clone
+        assert fitted.seed == 3 and fitted.use_dcn is False
+    # the objects handed in are templates: never fitted, never reconfigured
+    assert not hasattr(tap, "networks_") and not hasattr(lgbm, "booster_")
+    assert tap.seed == 0 and lgbm.use_dcn is True
+    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 1 / 3])
+    copy = clone(ensemble)
+    assert [name for name, _ in copy.members] == ["tap", "lightgbm"]
+    assert [m.get_params() for _, m in copy.members] == [tap.get_params(), lgbm.get_params()]
+    assert copy.signature() == ensemble.signature() and not hasattr(copy, "estimators_")
+    # nested parameters of the level model are reachable as scikit-learn's are
+    assert copy.set_params(level__n_estimators=40).level.n_estimators == 40
+
+
+def test_the_ensemble_module_never_imports_the_registry() -> None:
+    import ast
+    import inspect
+
+    from tapaskit.predictor import ensemble as ensemble_module
+
+    tree = ast.parse(inspect.getsource(ensemble_module))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert "tapaskit.predictor.tap" in imported  # the walk sees the imports at all
+    assert not any("registry" in name for name in imported), sorted(imported)
 
 
 @pytest.mark.parametrize("name", sorted(set(PREDICTORS) - {"ensemble"}))
@@ -118,9 +173,9 @@ def test_a_given_encoding_gives_the_same_predictions(name, lde_split) -> None:
 
 def test_ensemble_encodes_a_frame_once_for_all_members(lde_split, monkeypatch) -> None:
     train, test = lde_split
-    members = {"tap": FAST_TAP, "lightgbm": {"n_estimators": 20}}
-    ensemble = EnsemblePredictor(members=("tap", "lightgbm", "params"), weights=None,
-                                 member_params=members)
+    members = [("tap", TAPRegressor(**FAST_TAP)), ("lightgbm", LightGBMPredictor(n_estimators=20)),
+               ("params", ParamCountPredictor())]
+    ensemble = EnsemblePredictor(members=members, weights=None, target="accuracy")
     ensemble.fit(train, train["peak_accuracy"])
     expected = ensemble.predict(test)
     calls = []
@@ -135,27 +190,10 @@ def test_ensemble_encodes_a_frame_once_for_all_members(lde_split, monkeypatch) -
     assert calls == [len(test)]
 
 
-def test_ensemble_member_params_reach_the_members(lde_split) -> None:
-    train, test = lde_split
-    y = train["peak_accuracy"]
-    default = EnsemblePredictor()
-    assert default.members == ("tap", "lightgbm") and default.weights == (2.0, 1.0)
-    small = {"tap": {"n_members": 2, "train_steps": 20, "hidden_size": 8},
-             "lightgbm": {"n_estimators": 10}}
-    ensemble = EnsemblePredictor(member_params=small, seed=3).fit(train, y)
-    tap, lgbm = ensemble.estimators_
-    assert len(tap.networks_) == 2 and tap.seed == 3 and tap.train_steps == 20
-    assert lgbm.n_estimators == 10 and lgbm.seed == 3
-    np.testing.assert_allclose(ensemble.weights_, [2 / 3, 1 / 3])
-    assert clone(ensemble).get_params()["member_params"] == small
-    with pytest.raises(InvalidOptionError, match="member_params names 'rf', which is not a member"):
-        EnsemblePredictor(member_params={"rf": {}}).fit(train, y)
-    with pytest.raises(InvalidOptionError, match="tap has no hyperparameter 'depth'"):
-        EnsemblePredictor(member_params={"tap": {"depth": 3}}).fit(train, y)
-
-
 def test_registry_names_and_errors() -> None:
     assert DEFAULT_PREDICTOR in PREDICTORS
+    default = make_predictor("ensemble")
+    assert isinstance(default, EnsemblePredictor) and default.get_params() == EnsemblePredictor().get_params()
     assert set(PREDICTORS) >= {"tap", "lightgbm", "random_forest", "dataset_mean", "params"}
     assert isinstance(make_predictor("tap", hidden_size=8), TAPRegressor)
     with pytest.raises(InvalidOptionError, match="predictor must be one of tap, .*but got 'svm'"):
@@ -197,28 +235,44 @@ def test_lightgbm_save_then_load_gives_identical_predictions(lde_split, tmp_path
 
 def test_ensemble_save_then_load_gives_identical_predictions(lde_split, tmp_path) -> None:
     train, test = lde_split
-    small = {"tap": {"n_members": 2, **FAST_TAP}, "lightgbm": {"n_estimators": 40}}
-    fitted = EnsemblePredictor(member_params=small, seed=2).fit(train, train["peak_accuracy"])
+    small = [("tap", TAPRegressor(n_members=2, **FAST_TAP)), ("lightgbm", LightGBMPredictor(n_estimators=40))]
+    fitted = EnsemblePredictor(members=small, target="accuracy", seed=2).fit(train, train["peak_accuracy"])
     assert fitted.can_save
     loaded = EnsemblePredictor.load(fitted.save(tmp_path / "ensemble.pt"))
     np.testing.assert_array_equal(loaded.predict(test), fitted.predict(test))
-    assert loaded.get_params() == fitted.get_params()
+    assert loaded.signature() == fitted.signature() and loaded.target == "accuracy"
     assert [type(m) for m in loaded.estimators_] == [TAPRegressor, LightGBMPredictor]
+    assert [name for name, _ in loaded.members] == ["tap", "lightgbm"]
     assert len(loaded.estimators_[0].networks_) == 2
     with pytest.raises(DataError, match="format must be 'tapaskit.ensemble/1'"):
         EnsemblePredictor.load(fitted.estimators_[1].save(tmp_path / "member.pt"))
+    # members are found by the format of their nested state, an ensemble among them
+    inner = EnsemblePredictor(members=[("lightgbm", LightGBMPredictor(n_estimators=20))], weights=None,
+                              target="accuracy")
+    nested = EnsemblePredictor(members=[("inner", inner), ("lgbm", LightGBMPredictor(n_estimators=10))],
+                               weights=None, target="accuracy").fit(train, train["peak_accuracy"])
+    again = EnsemblePredictor.load(nested.save(tmp_path / "nested.pt"))
+    assert [type(m) for m in again.estimators_] == [EnsemblePredictor, LightGBMPredictor]
+    np.testing.assert_array_equal(again.predict(test), nested.predict(test))
     # a member without a file format: the ensemble says so instead of pickling it
-    forest = EnsemblePredictor(members=("lightgbm", "random_forest"), member_params={})
+    forest = EnsemblePredictor(members=[("lightgbm", LightGBMPredictor()),
+                                        ("random_forest", RandomForestPredictor())])
     assert not forest.can_save
     forest.fit(train, train["peak_accuracy"])
-    with pytest.raises(DataError, match="an ensemble of lightgbm, random_forest cannot be saved"):
+    with pytest.raises(DataError, match="an ensemble of lightgbm, random_forest cannot be saved: "
+                                        "random_forest has no file format"):
         forest.save(tmp_path / "forest.pt")
+    # with target="rank" the level model is saved too; with "accuracy" it is not used
+    lgbm_only = [("lightgbm", LightGBMPredictor())]
+    assert not EnsemblePredictor(members=lgbm_only, weights=None, level=RandomForestPredictor()).can_save
+    assert EnsemblePredictor(members=lgbm_only, weights=None, level=RandomForestPredictor(),
+                             target="accuracy").can_save
 
 
 def test_rank_target_ensemble_learns_ranks_and_maps_them_to_accuracies(lde_split, tmp_path) -> None:
     train, test = lde_split
-    small = {"tap": {"n_members": 1, **FAST_TAP}, "lightgbm": {"n_estimators": 60}}
-    ranked = EnsemblePredictor(member_params=small, target="rank", seed=1).fit(train, train["peak_accuracy"])
+    small = [("tap", TAPRegressor(n_members=1, **FAST_TAP)), ("lightgbm", LightGBMPredictor(n_estimators=60))]
+    ranked = EnsemblePredictor(members=small, target="rank", seed=1).fit(train, train["peak_accuracy"])
     # the members learnt each network's percentile rank within its dataset, not its accuracy
     ranks = train["peak_accuracy"].groupby(train["dataset_name"]).rank(pct=True)
     member = ranked.estimators_[1]
@@ -241,7 +295,8 @@ def test_rank_target_ensemble_learns_ranks_and_maps_them_to_accuracies(lde_split
     np.testing.assert_allclose(one_by_one, predicted[::37], rtol=0, atol=1e-5)
     loaded = EnsemblePredictor.load(ranked.save(tmp_path / "ranked.pt"))
     np.testing.assert_array_equal(loaded.predict(test), predicted)
-    assert loaded.get_params() == ranked.get_params() and clone(ranked).target == "rank"
+    assert loaded.signature() == ranked.signature() and clone(ranked).target == "rank"
+    assert type(loaded.level_) is LightGBMPredictor and loaded.level_.seed == 1
     with pytest.raises(InvalidOptionError, match="target must be one of accuracy, rank, but got 'order'"):
         EnsemblePredictor(target="order").fit(train, train["peak_accuracy"])
 
@@ -250,10 +305,20 @@ def test_an_ensemble_file_from_before_rank_targets_loads_as_an_accuracy_ensemble
     from tapaskit.predictor.persistence import write_state
 
     train, test = lde_split
-    old = EnsemblePredictor(members=("lightgbm",), weights=None, target="accuracy").fit(train, train["peak_accuracy"])
+    y = train["peak_accuracy"]
+    old = EnsemblePredictor(members=[("lightgbm", LightGBMPredictor(n_estimators=50))], weights=None,
+                            target="accuracy").fit(train, y)
     meta, tensors = old.state()
-    del meta["params"]["target"]  # as ensembles were saved until now
+    # as ensembles were saved before rank targets and member objects: registry names of the
+    # members and their hyperparameters by name, no target
+    del meta["params"]["target"]
+    meta["params"]["member_params"] = {"lightgbm": {"n_estimators": 50}}
+    assert meta["params"]["members"] == ["lightgbm"]
     write_state(tmp_path / "old.pt", meta, tensors)
     loaded = EnsemblePredictor.load(tmp_path / "old.pt")
     assert loaded.target == "accuracy"
     np.testing.assert_array_equal(loaded.predict(test), old.predict(test))
+    # its members are the saved ones, unfitted: refitting it fits the same ensemble again
+    (name, member), = loaded.members
+    assert name == "lightgbm" and type(member) is LightGBMPredictor and member.n_estimators == 50
+    np.testing.assert_array_equal(clone(loaded).fit(train, y).predict(test), old.predict(test))

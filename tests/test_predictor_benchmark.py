@@ -29,7 +29,7 @@ from tapaskit.predictor.metrics import (
     top_fraction_precision,
 )
 from tapaskit.predictor.synthetic import synthetic_lde
-from tapaskit.predictor_benchmark import (
+from tapaskit.evaluation.predictor_benchmark import (
     ARCHITECTURE_FOLDS,
     _same_network_reference,
     _splits,
@@ -109,10 +109,12 @@ def test_window_holds_six_datasets_by_default() -> None:
 def test_selection_errors(five_datasets) -> None:
     with pytest.raises(InvalidOptionError, match="min_datasets must be an integer >= 1, but got 0"):
         select_training_set(five_datasets, 0.5, min_datasets=0)
-    with pytest.raises(InvalidOptionError, match=r"dcn must be in \[0, 1\], but got 1.5"):
+    with pytest.raises(InvalidOptionError, match=r"dcn must be a number in \[0, 1\], but got 1.5"):
         select_training_set(five_datasets, 1.5)
-    with pytest.raises(InvalidOptionError, match="tau must be >= 0, but got -0.1"):
+    with pytest.raises(InvalidOptionError, match="tau must be a number >= 0, but got -0.1"):
         select_training_set(five_datasets, 0.5, -0.1)
+    with pytest.raises(InvalidOptionError, match="tau_step must be a positive number, but got 0"):
+        select_training_set(five_datasets, 0.5, tau_step=0)
     names = [f"synthetic-{i}" for i in range(5)]
     with pytest.raises(DataError, match="no experiments to learn from"):
         select_training_set(five_datasets, None, exclude=names)

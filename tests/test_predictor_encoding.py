@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Architecture,
     BatchNorm,
@@ -29,8 +29,8 @@ from tapaskit.predictor import (
     encode_frame,
     flat_features,
 )
-from tapaskit.sampler import ArchitectureSampler
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.sampler import ArchitectureSampler
+from tapaskit.space.shapes import infer_shapes
 
 L2 = math.log2
 L10 = math.log10

@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.metrics import r2_score
 
-from tapaskit.architecture import Conv, FullyConnected, Residual
+from tapaskit.space.architecture import Conv, FullyConnected, Residual
 from tapaskit.errors import DataError, InvalidOptionError, NotFittedError
-from tapaskit.predictor import TAPRegressor, architecture_frame
+from tapaskit.predictor import DatasetMeanPredictor, TAPRegressor, architecture_frame
 from tapaskit.predictor.metrics import kendall_tau
 from tapaskit.predictor.synthetic import synthetic_lde
-from tapaskit.sampler import ArchitectureSampler
+from tapaskit.space.sampler import ArchitectureSampler
 
 FAST = {"train_steps": 60, "hidden_size": 16, "head_size": 8}
 
@@ -142,18 +143,32 @@ def test_scores_candidates_built_from_architecture_objects(fitted) -> None:
     in_threads = chunked.set_params(predict_threads=2).predict(frame)
     np.testing.assert_allclose(chunked.set_params(predict_threads=1).predict(frame), in_threads,
                                rtol=0, atol=1e-6)
-    # score is R^2 (RegressorMixin)
-    assert np.isfinite(fitted.score(frame, predicted)) and fitted.score(frame, predicted) == 1.0
+
+
+def test_score_is_the_r2_of_held_out_predictions_and_beats_the_dataset_mean(small_lde) -> None:
+    held_out = small_lde["arch_hash"].isin(small_lde["arch_hash"].unique()[::3])
+    train, test = small_lde[~held_out], small_lde[held_out]
+    truth = test["peak_accuracy"].to_numpy()
+    tap = TAPRegressor(**{**FAST, "train_steps": 200}).fit(train, train["peak_accuracy"])
+    score = tap.score(test, truth)
+    assert score == pytest.approx(r2_score(truth, tap.predict(test)), abs=1e-12)
+    # the architecture tells it something the dataset's mean accuracy does not; the noise
+    # (and architectures it never saw) keep it below a perfect fit
+    mean = DatasetMeanPredictor().fit(train, train["peak_accuracy"]).score(test, truth)
+    assert mean + 0.3 < score < 1.0, (mean, score)
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"hidden_size": 0}, "hidden_size must be a positive integer, but got 0"),
-     ({"lr": -1.0}, "lr must be a positive number"),
-     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), but got 1.0"),
-     ({"epochs": 2.5}, "epochs must be a positive integer"),
+    [({"hidden_size": 0}, "hidden_size must be an integer >= 1, but got 0"),
+     ({"lr": -1.0}, "lr must be a positive number, but got -1.0"),
+     ({"weight_decay": -0.1}, "weight_decay must be a number >= 0, but got -0.1"),
+     ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\), but got 1.0"),
+     ({"epochs": 2.5}, "epochs must be an integer >= 1, but got 2.5"),
+     ({"n_threads": True}, "n_threads must be an integer >= 1, but got True"),
+     ({"seed": -1}, "seed must be an integer >= 0, but got -1"),
      ({"device": "tpu-9"}, "device must be"),
-     ({"predict_threads": 0}, "predict_threads must be a positive integer, but got 0")],
+     ({"predict_threads": 0}, "predict_threads must be an integer >= 1, but got 0")],
 )
 def test_bad_hyperparameters_are_rejected_at_fit(params, message, small_lde) -> None:
     with pytest.raises(InvalidOptionError, match=message):

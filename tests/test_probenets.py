@@ -331,7 +331,7 @@ def test_num_threads_applies_during_the_call_and_is_restored() -> None:
 def test_errors_and_lde_access_load_without_torch() -> None:
     # every `tapas` command imports the errors, `tapas lde ...` the LDE access; torch must wait for
     # a command that trains
-    code = ("import sys, probenets, tapaskit.errors, tapaskit.experiments, cli; "
+    code = ("import sys, probenets, tapaskit.errors, tapaskit.store.records, cli; "
             "print(probenets.ProbeError); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],

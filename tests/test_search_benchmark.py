@@ -7,7 +7,7 @@ import pytest
 
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.synthetic import synthetic_lde
-from tapaskit.search_benchmark import percentile_of, random_picks_percentile, run_search_benchmark
+from tapaskit.evaluation.search_benchmark import percentile_of, random_picks_percentile, run_search_benchmark
 
 
 def test_percentiles_by_hand() -> None:
@@ -50,7 +50,7 @@ def test_too_few_datasets_is_a_clear_error() -> None:
 @pytest.mark.parametrize("options, message", [
     ({"picks": 0}, "picks must be an integer >= 1, but got 0"),
     ({"min_pool": 0}, "min_pool must be an integer >= 1"),
-    ({"tau": -0.1}, "tau must be >= 0, but got -0.1"),
+    ({"tau": -0.1}, "tau must be a number >= 0, but got -0.1"),
 ])
 def test_bad_options_are_refused_before_any_fit(options, message) -> None:
     with pytest.raises(InvalidOptionError, match=message):

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_tapas
 from lde import DuckDBStore
 
-from tapaskit.campaign import plan_campaign, run_campaign
-from tapaskit.search_pipeline import SearchConfig, SearchEvents, run_search
+from tapaskit.workflows.campaign import plan_campaign, run_campaign
+from tapaskit.workflows.search import SearchConfig, SearchEvents, run_search
 from tapaskit.tracking import Tracker
 
 pytestmark = pytest.mark.slow
@@ -45,11 +45,13 @@ def _config(**kw):
 def test_search_writes_a_model_that_runs_with_torch_alone(mini_lde, tmp_path, home):
     before = DuckDBStore(mini_lde).stats()["experiments"]
     out = tmp_path / "s"
-    summary = run_search(_config(), out_dir=out, lde_path=mini_lde)
-    assert summary["lde_rows_added"] == 2
+    result = run_search(_config(), out_dir=out, lde=mini_lde)
+    assert result.lde_rows_added == 2
     assert DuckDBStore(mini_lde).stats()["experiments"] == before + 2
-    assert len(summary["candidates"]) == 2 and summary["best"]["arch_hash"]
-    assert json.loads((out / "summary.json").read_text())["search_id"] == summary["search_id"]
+    assert len(result.candidates) == 2 and result.best is not None
+    written = json.loads((out / "summary.json").read_text())
+    assert written == json.loads(json.dumps(result.to_dict(), default=str))
+    assert set(result.timings) >= {"characterize", "fit_predictor", "propose", "train", "export", "total"}
     # model.py needs nothing but torch: run it in a plain interpreter on the digits validation split
     from tapaskit.datasets import load_dataset
 
@@ -64,28 +66,31 @@ def test_search_writes_a_model_that_runs_with_torch_alone(mini_lde, tmp_path, ho
     )
     proc = subprocess.run([sys.executable, "-c", code, str(out), str(tmp_path / "batch.npz")],
                           capture_output=True, text=True, check=True)
-    assert float(proc.stdout) == pytest.approx(summary["best"]["peak_accuracy"], abs=1e-6)
+    assert float(proc.stdout) == pytest.approx(result.best.result.peak_accuracy, abs=1e-6)
     runs = Tracker().runs("search")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == summary["mlflow_run_id"]]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.mlflow_run_id]
     assert parents and len(children) == 2
 
 
 def test_killed_search_resumes_without_duplicates(mini_lde, tmp_path, home):
     out = tmp_path / "r"
+    before = DuckDBStore(mini_lde).stats()["experiments"]
 
     def boom_after_training(i, total, result):
         raise Stop()
 
-    with pytest.raises(Stop):  # killed during the trainings, after the search finished
-        run_search(_config(seed=3), out_dir=out, lde_path=mini_lde,
+    with pytest.raises(Stop):  # killed during the trainings, after the first one finished
+        run_search(_config(seed=3), out_dir=out, lde=mini_lde,
                    events=SearchEvents(training_done=boom_after_training))
-    rows = DuckDBStore(mini_lde).stats()["experiments"]
-    summary = run_search(_config(seed=3), out_dir=out, lde_path=mini_lde, resume=True)
+    # each result is written as it arrives: the finished training is kept
+    assert DuckDBStore(mini_lde).stats()["experiments"] == before + 1
+    result = run_search(_config(seed=3), out_dir=out, lde=mini_lde, resume=True)
     after = DuckDBStore(mini_lde).stats()["experiments"]
-    assert after - rows == summary["lde_rows_added"] == 2
-    again = run_search(_config(seed=3), out_dir=out, lde_path=mini_lde, resume=True)
-    assert again["lde_rows_added"] == 0 and again["search_id"] == summary["search_id"]
+    assert after - before == 2 and result.lde_rows_added == 1
+    assert len(result.candidates) == 2 and all(c.result.ok for c in result.candidates)
+    again = run_search(_config(seed=3), out_dir=out, lde=mini_lde, resume=True)
+    assert again.lde_rows_added == 0 and again.search_id == result.search_id
     assert DuckDBStore(mini_lde).stats()["experiments"] == after
 
 
@@ -93,9 +98,9 @@ def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home)
     from tapaskit.errors import InvalidOptionError
 
     out = tmp_path / "x"
-    run_search(_config(top_k=1), out_dir=out, lde_path=mini_lde)
+    run_search(_config(top_k=1), out_dir=out, lde=mini_lde)
     with pytest.raises(InvalidOptionError, match="belongs to another search"):
-        run_search(_config(top_k=1, seed=9), out_dir=out, lde_path=mini_lde, resume=True)
+        run_search(_config(top_k=1, seed=9), out_dir=out, lde=mini_lde, resume=True)
 
 
 def test_search_says_when_it_widened_the_dcn_window(mini_lde, tmp_path, home):

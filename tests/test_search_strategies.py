@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tapaskit.architecture import Architecture, Conv, FullyConnected, Pool
+from tapaskit.space.architecture import Architecture, Conv, FullyConnected, Pool
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.search import (
     STRATEGIES,
@@ -23,7 +23,7 @@ from tapaskit.search import (
     mutate,
     top_k,
 )
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.shapes import infer_shapes
 
 torch.set_num_threads(1)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from tapaskit.architecture import Architecture, BatchNorm, Conv, Dropout, Pool, Residual
+from tapaskit.space.architecture import Architecture, BatchNorm, Conv, Dropout, Pool, Residual
 from tapaskit.errors import InvalidArchitectureError, InvalidOptionError
 from tapaskit.search.controller import Controller
 from tapaskit.search.tokens import TokenGrammar, split_units
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.shapes import infer_shapes
 
 torch.set_num_threads(1)
 

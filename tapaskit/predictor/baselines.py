@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.checks import check_int
+from tapaskit.errors import DataError
 from tapaskit.predictor.base import BasePredictor, EncodingPredictor
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
@@ -44,11 +45,6 @@ __all__ = [
 _PARAMS = FLAT_FEATURES.index("log10_params")
 #: ``format`` of a saved :class:`LightGBMPredictor`.
 LIGHTGBM_FORMAT = "tapaskit.lightgbm/1"
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidOptionError(f"{name} must be an integer >= {minimum}, but got {value!r}")
 
 
 def _dcn(X: pd.DataFrame) -> np.ndarray:
@@ -117,8 +113,8 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
         from lightgbm import LGBMRegressor  # heavy: imported where used
 
-        _check_int("n_estimators", self.n_estimators, 1)
-        _check_int("predict_threads", self.predict_threads, 1)
+        check_int("n_estimators", self.n_estimators, 1)
+        check_int("predict_threads", self.predict_threads, 1)
         features = self._features(X, fit=True)
         model = LGBMRegressor(
             n_estimators=self.n_estimators, learning_rate=self.learning_rate,
@@ -197,7 +193,7 @@ class RandomForestPredictor(_FlatFeaturePredictor):
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
         from sklearn.ensemble import RandomForestRegressor
 
-        _check_int("n_estimators", self.n_estimators, 1)
+        check_int("n_estimators", self.n_estimators, 1)
         self.model_ = RandomForestRegressor(
             n_estimators=self.n_estimators, max_features=self.max_features,
             min_samples_leaf=self.min_samples_leaf, random_state=self.seed, n_jobs=self.n_jobs,
@@ -225,7 +221,7 @@ class DatasetMeanPredictor(BasePredictor):
         self.use_dcn = use_dcn
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
-        _check_int("k_nearest", self.k_nearest, 1)
+        check_int("k_nearest", self.k_nearest, 1)
         self.overall_mean_ = float(np.mean(y))
         dcn = _dcn(X)
         known = ~np.isnan(dcn)

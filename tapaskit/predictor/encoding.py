@@ -32,7 +32,7 @@ Step features (:data:`STEP_FEATURES`, in this order)
       fc layers, the head: :attr:`Architecture.depth` at the last step);
     - ``log10_cum_params``, ``log10_cum_flops``, ``log10_cum_memory``: ``log10(1 + x)`` of the
       parameters, FLOPs and activation memory of the sub-network up to the step (the counts of
-      :mod:`tapaskit.shapes`; at the head they are the network's totals);
+      :mod:`tapaskit.space.shapes`; at the head they are the network's totals);
     - ``log2_receptive_field`` and ``rf_coverage``: the receptive field of one output unit in input
       pixels (``rf += (k - 1) * jump; jump *= stride`` through convs and pools; a ``gap``, and
       an ``fc`` or the head that flattens a map, add the whole remaining map) and its share of
@@ -47,7 +47,7 @@ Speed: the encoder walks the layer list once in plain Python, writing raw counts
 list for a whole frame; the logarithms are then taken by numpy for all steps at once. JSON texts
 (LDE rows) are parsed and walked once per (text, input shape, classes) and cached; Architecture
 objects are walked afresh (walking costs about what hashing the object for a cache would).
-:func:`tapaskit.shapes.infer_shapes` stays the reference: the tests check the cumulative counts
+:func:`tapaskit.space.shapes.infer_shapes` stays the reference: the tests check the cumulative counts
 against it, and an invalid network is handed to it for the error message.
 """
 
@@ -60,7 +60,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     ACTIVATIONS,
     Activation,
     Architecture,
@@ -74,7 +74,7 @@ from tapaskit.architecture import (
 )
 from tapaskit.errors import InvalidArchitectureError
 from tapaskit.predictor.inputs import check_frame
-from tapaskit.shapes import infer_shapes, shortcut_stride
+from tapaskit.space.shapes import infer_shapes, shortcut_stride
 
 STEP_TYPES: tuple[str, ...] = ("input", "conv", "pool", "residual", "gap", "fc", "head")
 STEP_FEATURES: tuple[str, ...] = (
@@ -130,11 +130,11 @@ def _walk(arch: Architecture, input_shape: tuple[int, int, int], num_classes: in
 
     Sizes and costs are written raw (plain counts); :func:`_transform` takes the logarithms of a
     whole batch at once, which is much faster than per value in Python. Shapes and costs follow
-    :mod:`tapaskit.shapes` exactly. One function with local variables, because a search scores
+    :mod:`tapaskit.space.shapes` exactly. One function with local variables, because a search scores
     tens of thousands of networks a second and attribute look-ups would double the time.
 
     Raises:
-        InvalidArchitectureError: the message of :func:`tapaskit.shapes.infer_shapes`.
+        InvalidArchitectureError: the message of :func:`tapaskit.space.shapes.infer_shapes`.
     """
     if len(input_shape) != 3 or min(input_shape) < 1 or num_classes < 2:
         infer_shapes(arch, input_shape, num_classes)  # raises the rule's message
@@ -311,7 +311,7 @@ def encode_architecture(
 
     Raises:
         InvalidArchitectureError: the network cannot be built for this input (the message of
-            :func:`tapaskit.shapes.infer_shapes`).
+            :func:`tapaskit.space.shapes.infer_shapes`).
     """
     flat: list[float] = []
     steps = _walk(arch, tuple(int(s) for s in input_shape), int(num_classes), flat)

@@ -1,34 +1,43 @@
-"""An average of predictors: TAP and LightGBM err differently, and their mean ranks better.
+"""A weighted mix of predictors: TAP and LightGBM err differently, and their mix ranks better.
 
-:class:`EnsemblePredictor` fits each member (named as in
-:data:`tapaskit.predictor.PREDICTORS`) on the same data and predicts the weighted mean of their
-predictions, so its accuracies stay calibrated (MAE is meaningful) and its ranking is the
-consensus. ``use_dcn`` and ``seed`` are handed to every member.
+Usage::
 
-The default, TAP averaged over 3 seeds weighted 2 : 1 against LightGBM, was the best mix measured
-on the first default LDE (150 networks), scenario C, both on the networks of the LDE and on
-architectures the predictor never saw (``--unseen-architectures``): Kendall τ 0.726 / 0.610,
-against 0.724 / 0.593 for an equal mix with one TAP network (docs/predictor.md, "Choosing the
-default"); on today's 300-network LDE it gives 0.728 / 0.637. Its members learn within-dataset
-ranks by default (``target="rank"``, 0.736 / 0.644), mapped back to accuracies as the class
-docstring says.
+    from tapaskit.predictor import EnsemblePredictor, LightGBMPredictor, TAPRegressor
+    ensemble = EnsemblePredictor(
+        members=[("tap", TAPRegressor(n_members=3)), ("lightgbm", LightGBMPredictor())],
+        weights=(2.0, 1.0), level=LightGBMPredictor(), target="rank", seed=0,
+    )                                      # the defaults: EnsemblePredictor() is the same
+    ensemble.fit(frame, frame["peak_accuracy"])
+    accuracy = ensemble.predict(candidates)
+
+:class:`EnsemblePredictor` takes its members as ``(name, estimator)`` pairs and fits a clone of
+each (:func:`sklearn.base.clone`, as scikit-learn's ``VotingRegressor`` does), so the objects
+handed in are never fitted themselves. Its ``seed`` and ``use_dcn`` are set on every clone that
+has such a hyperparameter. The prediction is the weighted mean of the members' predictions, so it
+stays calibrated (MAE is meaningful) and its ranking is the consensus; with ``target="rank"`` the
+members learn within-dataset ranks and a ``level`` model maps their mix back to accuracies (see
+the class docstring). Why this default mix, and how it got there: ``docs/predictor.md``,
+"Choosing the default" and "History of the default".
 
 Members that read the layer encoding (:class:`~tapaskit.predictor.base.EncodingPredictor`) share
 one: the ensemble encodes a frame once and hands it to them.
 
-An ensemble whose members can all be saved (TAP and LightGBM can) is saved to one file and loaded
-back like TAP (see ``persistence.py``); ``tapas search`` caches its fitted predictor that way.
+An ensemble whose members (and, with ``target="rank"``, its level model) can all be saved is
+saved to one file and loaded back like TAP (see ``persistence.py``): each part's class is found
+from the format of its nested state. ``tapas search`` caches its fitted predictor that way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
+from tapaskit.checks import check_choice
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import (
     BasePredictor,
@@ -36,11 +45,13 @@ from tapaskit.predictor.base import (
     from_chance_corrected,
     to_chance_corrected,
 )
+from tapaskit.predictor.baselines import LightGBMPredictor
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.inputs import HPARAM_COLUMNS, REQUIRED_COLUMNS, group_codes
-from tapaskit.predictor.persistence import SavablePredictor
+from tapaskit.predictor.persistence import SavablePredictor, predictor_class
+from tapaskit.predictor.tap import TAPRegressor
 
-__all__ = ["DEFAULT_MEMBER_PARAMS", "ENSEMBLE_FORMAT", "EnsemblePredictor", "TARGETS"]
+__all__ = ["ENSEMBLE_FORMAT", "EnsemblePredictor", "TARGETS", "default_members"]
 
 #: What the members learn: the accuracy, or each network's percentile rank within its dataset.
 TARGETS: tuple[str, ...] = ("accuracy", "rank")
@@ -48,6 +59,14 @@ TARGETS: tuple[str, ...] = ("accuracy", "rank")
 CONTEXT_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "dcn", *HPARAM_COLUMNS)
 #: At most this many distinct training architectures are kept as reference networks.
 MAX_REFERENCE_NETWORKS = 500
+#: ``format`` of a saved :class:`EnsemblePredictor`.
+ENSEMBLE_FORMAT = "tapaskit.ensemble/1"
+
+
+def default_members() -> list[tuple[str, BasePredictor]]:
+    """The members of ``EnsemblePredictor(members=None)``, unfitted: TAP averaged over three
+    seeds (``TAPRegressor(n_members=3)``) and ``LightGBMPredictor()``, to be weighted 2 : 1."""
+    return [("tap", TAPRegressor(n_members=3)), ("lightgbm", LightGBMPredictor())]
 
 
 def _reference_networks(X: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -61,22 +80,33 @@ def _reference_networks(X: pd.DataFrame, seed: int) -> pd.DataFrame:
         unique = unique.sample(MAX_REFERENCE_NETWORKS, random_state=seed).reset_index(drop=True)
     return unique
 
-#: ``format`` of a saved :class:`EnsemblePredictor`.
-ENSEMBLE_FORMAT = "tapaskit.ensemble/1"
 
-#: Hyperparameters of the members when ``member_params`` is ``None``.
-DEFAULT_MEMBER_PARAMS: Mapping[str, Mapping[str, Any]] = {"tap": {"n_members": 3}}
+def _describe(estimator: BasePredictor) -> dict[str, Any]:
+    """An estimator's class and hyperparameters (its signature when it has one), for a cache key."""
+    params = estimator.signature() if isinstance(estimator, SavablePredictor) else estimator.get_params()
+    return {"class": f"{type(estimator).__module__}.{type(estimator).__qualname__}", "params": params}
+
+
+def _savable(estimator: BasePredictor) -> bool:
+    return isinstance(estimator, SavablePredictor) and estimator.can_save
+
+
+def _nested(tensors: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
 
 
 class EnsemblePredictor(SavablePredictor, BasePredictor):
     """The weighted mean of several predictors' predictions.
 
     Args:
-        members: registry names of the members (not ``"ensemble"``).
+        members: ``(name, estimator)`` pairs with distinct names, e.g.
+            ``[("tap", TAPRegressor(n_members=3)), ("lightgbm", LightGBMPredictor())]``; each
+            estimator is a :class:`~tapaskit.predictor.base.BasePredictor` (an ensemble too),
+            cloned at :meth:`fit`. ``None``: :func:`default_members`.
         weights: one weight per member (normalised to sum 1); ``None`` weighs them equally.
-        member_params: hyperparameters per member name, e.g. ``{"tap": {"n_members": 3}}``;
-            ``None``: :data:`DEFAULT_MEMBER_PARAMS` for the members it names; ``{}``: every
-            member's own defaults.
+        level: with ``target="rank"``, the model of the accuracy level that maps the members'
+            rank scores back to accuracies (cloned and fitted on the accuracies); ``None``:
+            ``LightGBMPredictor()``. Unused with ``target="accuracy"``.
         target: what the members learn. ``"accuracy"``: the accuracy, and the prediction is the
             weighted mean of theirs. ``"rank"``: each network's percentile rank within its own
             dataset (``dataset_name``; one group without it), which drops every dataset's level
@@ -84,59 +114,69 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             back into an accuracy one network at a time: the training set's distinct
             architectures (at most 500), put in the scored network's context (dataset and
             schedule), are scored too, and the network gets the quantile of their accuracies,
-            as a LightGBM model fitted on the accuracy predicts them, at its score's place
-            among their scores.
-        use_dcn: passed to every member.
-        seed: passed to every member that has a seed.
+            as ``level`` predicts them, at its score's place among their scores.
+        use_dcn: set on every member clone (and the level's) that has a ``use_dcn``.
+        seed: set on every member clone (and the level's) that has a ``seed``; also seeds the
+            sample of reference architectures.
 
     Attributes:
-        estimators_: the fitted members, in ``members`` order.
+        estimators_: the fitted member clones, in ``members`` order.
         weights_: the normalised weights.
-        level_: with ``target="rank"``, the LightGBM model of the accuracy level.
+        level_: with ``target="rank"``, the fitted clone of ``level``.
         reference_: with ``target="rank"``, the reference architectures (``arch_json``).
     """
 
     file_format = ENSEMBLE_FORMAT
     file_kind = "ensemble predictor"
 
-    def __init__(self, *, members: Sequence[str] = ("tap", "lightgbm"),
-                 weights: Sequence[float] | None = (2.0, 1.0),
-                 member_params: Mapping[str, Mapping[str, Any]] | None = None,
+    def __init__(self, *, members: Sequence[tuple[str, BasePredictor]] | None = None,
+                 weights: Sequence[float] | None = (2.0, 1.0), level: BasePredictor | None = None,
                  target: str = "rank", use_dcn: bool = True, seed: int = 0) -> None:
         self.members = members
         self.weights = weights
-        self.member_params = member_params
+        self.level = level
         self.target = target
         self.use_dcn = use_dcn
         self.seed = seed
 
-    def build_members(self) -> list[BasePredictor]:
-        """The unfitted members, configured as :meth:`fit` fits them.
+    # -- configuration ------------------------------------------------------------------------
+
+    def _named_members(self) -> list[tuple[str, BasePredictor]]:
+        """The ``(name, estimator)`` pairs, checked (unfitted templates, not clones).
 
         Raises:
-            InvalidOptionError: bad ``members``, ``weights`` or ``member_params``.
+            InvalidOptionError: not a non-empty list of pairs with distinct names.
         """
-        from tapaskit.predictor.registry import seeded_predictor  # the registry imports this module
-
-        names = list(self.members)
-        if not names or "ensemble" in names:
+        if self.members is None:
+            return default_members()
+        pairs = ([] if isinstance(self.members, (str, bytes)) or not isinstance(self.members, Sequence)
+                 else list(self.members))
+        ok = bool(pairs) and all(
+            isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], str)
+            and isinstance(pair[1], BasePredictor) for pair in pairs
+        )
+        if not ok or len({name for name, _ in pairs}) != len(pairs):
             raise InvalidOptionError(
-                f"members must be a non-empty list of predictor names other than 'ensemble', "
-                f"but got {names!r}"
+                "members must be a non-empty list of (name, predictor) pairs with distinct names, "
+                f"e.g. [('tap', TAPRegressor()), ('lightgbm', LightGBMPredictor())], but got {self.members!r}"
             )
-        self._weights()
-        params = DEFAULT_MEMBER_PARAMS if self.member_params is None else self.member_params
-        strangers = [] if self.member_params is None else sorted(set(params) - set(names))
-        if strangers:
-            raise InvalidOptionError(
-                f"member_params names {strangers[0]!r}, which is not a member "
-                f"(members: {', '.join(names)})"
-            )
-        return [seeded_predictor(name, self.seed, use_dcn=self.use_dcn, **dict(params.get(name, {})))
-                for name in names]
+        return [(name, estimator) for name, estimator in pairs]
 
-    def _weights(self) -> np.ndarray:
-        n = len(self.members)
+    def _level(self) -> BasePredictor:
+        if self.level is None:
+            return LightGBMPredictor()
+        if not isinstance(self.level, BasePredictor):
+            raise InvalidOptionError(f"level must be a predictor or None, but got {self.level!r}")
+        return self.level
+
+    def _configured(self, estimator: BasePredictor) -> BasePredictor:
+        """An unfitted clone of ``estimator`` with the ensemble's ``seed`` and ``use_dcn``."""
+        estimator = clone(estimator)
+        params = estimator.get_params(deep=False)
+        estimator.set_params(**{name: getattr(self, name) for name in ("seed", "use_dcn") if name in params})
+        return estimator
+
+    def _weights(self, n: int) -> np.ndarray:
         weights = np.ones(n) if self.weights is None else np.asarray(self.weights, float)
         if weights.shape != (n,) or np.any(weights < 0) or weights.sum() <= 0:
             raise InvalidOptionError(
@@ -145,20 +185,21 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             )
         return weights / weights.sum()
 
+    # -- fit and predict ----------------------------------------------------------------------
+
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
-        if self.target not in TARGETS:
-            raise InvalidOptionError(f"target must be one of {', '.join(TARGETS)}, but got {self.target!r}")
-        members = self.build_members()
-        self.weights_ = self._weights()
+        check_choice("target", self.target, TARGETS)
+        named = self._named_members()
+        self.weights_ = self._weights(len(named))
+        members = [self._configured(estimator) for _, estimator in named]
+        level = self._configured(self._level()) if self.target == "rank" else None
         accuracy = from_chance_corrected(y, X)  # members convert plain accuracies themselves
-        if self.target == "accuracy":
+        if level is None:
             self.estimators_ = [member.fit(X, accuracy) for member in members]
             return
         ranks = pd.Series(accuracy).groupby(group_codes(X)).rank(pct=True).to_numpy()
         self.estimators_ = [member.fit(X, ranks) for member in members]
-        from tapaskit.predictor.registry import seeded_predictor
-
-        self.level_ = seeded_predictor("lightgbm", self.seed, use_dcn=self.use_dcn).fit(X, accuracy)
+        self.level_ = level.fit(X, accuracy)
         self.reference_ = _reference_networks(X, self.seed)
         self._reference_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -204,34 +245,49 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
 
     @property
     def can_save(self) -> bool:
-        """Whether every member can be written to a file (TAP and LightGBM can)."""
-        from tapaskit.predictor.registry import PREDICTORS
-
-        return all(issubclass(PREDICTORS.get(name, object), SavablePredictor)
-                   for name in self.members)
+        """Whether every member (and, with ``target="rank"``, the level model) can be written to
+        a file (TAP, LightGBM and ensembles of them can)."""
+        parts = [estimator for _, estimator in self._named_members()]
+        if self.target == "rank":
+            parts.append(self._level())
+        return all(_savable(part) for part in parts)
 
     def signature(self) -> dict[str, Any]:
-        """The hyperparameters, with each member's as :meth:`build_members` configures it (so a
-        changed member default changes the signature)."""
-        return {**self.get_params(),
-                "resolved_members": [member.get_params() for member in self.build_members()]}
+        """The hyperparameters, with each member (and the level model, with ``target="rank"``)
+        as :meth:`fit` configures it: its class and hyperparameters, ``seed`` and ``use_dcn``
+        set. A changed member hyperparameter, or a changed default of one, changes it.
+
+        Raises:
+            InvalidOptionError: bad ``members`` or ``level``.
+        """
+        params = self.get_params(deep=False)
+        params["weights"] = None if self.weights is None else [float(w) for w in self.weights]
+        params["members"] = [[name, _describe(self._configured(estimator))]
+                             for name, estimator in self._named_members()]
+        params["level"] = _describe(self._configured(self._level())) if self.target == "rank" else None
+        return params
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The fitted ensemble as JSON-able metadata and plain tensors, members nested.
 
         Raises:
             NotFittedError: before :meth:`fit`.
-            DataError: a member cannot be saved.
+            DataError: a member (or the level model) cannot be saved.
         """
         self._check_fitted()
-        if not self.can_save:
+        names = [name for name, _ in self._named_members()]
+        parts = dict(zip(names, self.estimators_))
+        if self.target == "rank":
+            parts["level"] = self.level_
+        unsavable = [name for name, part in parts.items() if not _savable(part)]
+        if unsavable:
             raise DataError(
-                f"an ensemble of {', '.join(self.members)} cannot be saved: only members with a "
-                "file format (tap, lightgbm) can"
+                f"an ensemble of {', '.join(names)} cannot be saved: {', '.join(unsavable)} has no "
+                "file format (TAP, LightGBM and ensembles of them have)"
             )
-        params = self.get_params()
-        params["members"], params["weights"] = list(self.members), (
-            None if self.weights is None else [float(w) for w in self.weights])
+        weights = None if self.weights is None else [float(w) for w in self.weights]
+        params = {"members": names, "weights": weights, "target": self.target, "use_dcn": self.use_dcn,
+                  "seed": self.seed}
         members, tensors = [], {}
         for k, member in enumerate(self.estimators_):
             meta, member_tensors = member.state()
@@ -248,27 +304,36 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
     @classmethod
     def from_state(cls, meta: dict[str, Any], tensors: dict[str, Any],
                    source: str | Path = "the state") -> EnsemblePredictor:
-        """The ensemble of :meth:`state`'s output."""
-        from tapaskit.predictor.registry import PREDICTORS
+        """The ensemble of :meth:`state`'s output.
 
+        Each member's class comes from its nested state's ``format``; the loaded ensemble's
+        ``members`` (and ``level``) are unfitted clones of the loaded parts, so refitting it
+        fits what was saved. Files written before members were objects (member names with
+        ``member_params``, no ``target`` for an accuracy ensemble) load too.
+
+        Raises:
+            DataError: a part of a format no predictor class reads, or written for another
+                encoding or other features.
+        """
         params = dict(meta["params"])
+        params.pop("member_params", None)  # older files: the member states hold what it said
         params.setdefault("target", "accuracy")  # files written before rank targets existed
-        params["members"] = tuple(params["members"])
+        names = [str(name) for name in params.pop("members")]
         if params["weights"] is not None:
-            params["weights"] = tuple(params["weights"])
-        model = cls(**params)
+            params["weights"] = tuple(float(w) for w in params["weights"])
+        estimators = [predictor_class(member_meta.get("format"), source).from_state(
+                          member_meta, _nested(tensors, f"{k}/"), source)
+                      for k, member_meta in enumerate(meta["members"])]
+        level = None
+        if params["target"] == "rank":
+            level = predictor_class(meta["level"].get("format"), source).from_state(
+                meta["level"], _nested(tensors, "level/"), source)
+        model = cls(members=[(name, clone(estimator)) for name, estimator in zip(names, estimators)],
+                    level=None if level is None else clone(level), **params)
         model.weights_ = np.asarray(meta["weights_"], dtype=np.float64)
-        model.estimators_ = []
-        for k, (name, member_meta) in enumerate(zip(model.members, meta["members"])):
-            prefix = f"{k}/"
-            member_tensors = {key[len(prefix):]: value for key, value in tensors.items()
-                              if key.startswith(prefix)}
-            model.estimators_.append(
-                PREDICTORS[name].from_state(member_meta, member_tensors, source))
-        if model.target == "rank":
-            level_tensors = {key[len("level/"):]: value for key, value in tensors.items()
-                             if key.startswith("level/")}
-            model.level_ = PREDICTORS["lightgbm"].from_state(meta["level"], level_tensors, source)
+        model.estimators_ = estimators
+        if level is not None:
+            model.level_ = level
             model.reference_ = pd.DataFrame({"arch_json": list(meta["reference"])})
         model.is_fitted_ = True
         return model

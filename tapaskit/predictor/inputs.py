@@ -8,7 +8,7 @@ that are not in an LDE, build the frame with :func:`architecture_frame`.
 Columns (:data:`REQUIRED_COLUMNS` must be there, the others may be missing or hold NaN):
 
 - ``arch_json`` (canonical JSON text) or ``architecture``
-  (:class:`~tapaskit.architecture.Architecture` objects, faster: no parsing); ``architecture``
+  (:class:`~tapaskit.space.architecture.Architecture` objects, faster: no parsing); ``architecture``
   wins when both exist;
 - ``num_classes``: classes of the dataset (>= 2);
 - ``in_channels``, ``in_height``, ``in_width``: input shape (C, H, W) of one sample;
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 from tapaskit.errors import DataError
 
 #: Columns every predictor input needs (besides ``arch_json`` or ``architecture``).

@@ -7,27 +7,38 @@ which refuses anything but tensors and plain containers, and checks the format. 
 nests its members' states under prefixes, so TAP, LightGBM and their mix share one file layout.
 
 :class:`SavablePredictor` gives a predictor class ``save``/``load`` from its ``state``/
-``from_state`` and its ``file_format``/``file_kind``.
+``from_state`` and its ``file_format``/``file_kind``, and keeps every such class by its format:
+:func:`predictor_class` finds the class of a nested state (an ensemble's members) from its
+``meta["format"]``, so a composite reads its parts without knowing their classes beforehand.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from tapaskit.errors import DataError
 
-__all__ = ["SavablePredictor", "read_state", "write_state"]
+__all__ = ["SavablePredictor", "predictor_class", "read_state", "write_state"]
+
+#: Every :class:`SavablePredictor` subclass by the ``file_format`` it writes.
+_CLASSES: dict[str, type[SavablePredictor]] = {}
 
 
 def write_state(path: str | Path, meta: dict[str, Any], tensors: dict[str, Any]) -> Path:
-    """Write ``meta`` (as JSON text) and ``tensors`` to ``path`` (parents created)."""
+    """Write ``meta`` (as JSON text) and ``tensors`` to ``path`` (parents created), atomically."""
     import torch  # heavy: imported where used
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"meta": json.dumps(meta), "tensors": tensors}, path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:  # written aside and renamed into place: a kill never leaves a half-written file at ``path``
+        torch.save({"meta": json.dumps(meta), "tensors": tensors}, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
@@ -59,16 +70,40 @@ def read_state(path: str | Path, fmt: str, what: str) -> tuple[dict[str, Any], d
     return meta, tensors
 
 
+def predictor_class(fmt: object, source: str | Path = "the state") -> type[SavablePredictor]:
+    """The predictor class that writes states of format ``fmt`` (a ``meta["format"]``).
+
+    Raises:
+        DataError: no class writes that format.
+    """
+    if not isinstance(fmt, str) or fmt not in _CLASSES:
+        raise DataError(f"{source}: format must be one of {', '.join(sorted(_CLASSES))}, but got {fmt!r}")
+    return _CLASSES[fmt]
+
+
 class SavablePredictor:
     """Mixin: ``save``/``load`` for a predictor that implements ``state`` and ``from_state``.
 
     Subclasses set ``file_format`` (the ``meta["format"]`` they write) and ``file_kind`` (their
     name in messages) and implement ``state() -> (meta, tensors)`` and
-    ``from_state(meta, tensors, source)``.
+    ``from_state(meta, tensors, source)``. Defining a subclass with a ``file_format`` registers
+    it for :func:`predictor_class`; two classes cannot claim one format.
     """
 
     file_format: str
     file_kind: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fmt = cls.__dict__.get("file_format")
+        if fmt is None:  # a subclass that inherits its parent's format is read as the parent
+            return
+        known = _CLASSES.get(fmt)
+        same = known is not None and (known.__module__, known.__qualname__) == (cls.__module__, cls.__qualname__)
+        if known is not None and not same:  # the same class defined again (a reload) replaces itself
+            raise TypeError(f"file_format {fmt!r} of {cls.__qualname__} is already written by "
+                            f"{known.__qualname__}")
+        _CLASSES[fmt] = cls
 
     @property
     def can_save(self) -> bool:

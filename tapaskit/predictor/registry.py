@@ -1,9 +1,21 @@
-"""The predictors by name, as the benchmark and the command line refer to them."""
+"""The predictors by name, as the benchmark, the search cache and the command line refer to them.
+
+Usage::
+
+    from tapaskit.predictor import make_predictor, seeded_predictor
+    tap = make_predictor("tap", hidden_size=16)        # a fresh, unfitted TAPRegressor
+    default = seeded_predictor("ensemble", seed=3)     # the default predictor, seeded
+
+A name stands for a predictor class with its default hyperparameters: ``"ensemble"`` is
+``EnsemblePredictor()``, the default configured ensemble (its members are built in
+``ensemble.py``, which never looks names up here). Composites take estimator objects, not names.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tapaskit.checks import check_choice
 from tapaskit.errors import InvalidOptionError
 from tapaskit.predictor.base import BasePredictor
 from tapaskit.predictor.baselines import (
@@ -17,7 +29,7 @@ from tapaskit.predictor.tap import TAPRegressor
 
 __all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "make_predictor", "seeded_predictor"]
 
-#: Every predictor class by its registry name.
+#: The predictors by name; a name stands for its class with the default hyperparameters.
 PREDICTORS: dict[str, type[BasePredictor]] = {
     "tap": TAPRegressor,
     "lightgbm": LightGBMPredictor,
@@ -27,11 +39,8 @@ PREDICTORS: dict[str, type[BasePredictor]] = {
     "ensemble": EnsemblePredictor,
 }
 
-#: The predictor the toolkit uses when none is named: TAP (3 seeds) weighted 2 : 1 against LightGBM,
-#: both trained on within-dataset ranks, mapped back to accuracies; it beats each alone on the
-#: default LDE, scenario C, on the LDE's networks (Kendall tau 0.736 against 0.703 for TAP and 0.709
-#: for LightGBM) and on unseen architectures (0.644 against 0.616 and 0.519); `tapas benchmark
-#: predictor --scenario C [--unseen-architectures]`, docs/predictor.md.
+#: The predictor the toolkit uses when none is named: the default ensemble, which ranks best on the
+#: default LDE (docs/predictor.md, "History of the default").
 DEFAULT_PREDICTOR = "ensemble"
 
 
@@ -45,11 +54,7 @@ def make_predictor(name: str = DEFAULT_PREDICTOR, **params: Any) -> BasePredicto
     Raises:
         InvalidOptionError: an unknown name or hyperparameter.
     """
-    if name not in PREDICTORS:
-        raise InvalidOptionError(
-            f"predictor must be one of {', '.join(PREDICTORS)}, but got {name!r}"
-        )
-    cls = PREDICTORS[name]
+    cls = PREDICTORS[check_choice("predictor", name, tuple(PREDICTORS))]
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:

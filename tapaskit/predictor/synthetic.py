@@ -1,7 +1,7 @@
 """A synthetic LDE with a known accuracy rule, for tests, demos and speed measurements.
 
 Real LDEs take hours of training to build; this one takes a second. The same pool of random
-architectures (:class:`~tapaskit.sampler.ArchitectureSampler`) is "trained" on every dataset, as in
+architectures (:class:`~tapaskit.space.sampler.ArchitectureSampler`) is "trained" on every dataset, as in
 the seeding campaign, and its accuracy follows :func:`synthetic_accuracy`, a smooth function of
 the network's depth, width and parameter count and of the dataset's DCN, plus Gaussian noise. A
 predictor that learns the rule ranks held-out networks almost perfectly, so tests can demand a
@@ -16,10 +16,10 @@ import numpy as np
 
 from lde import ArchitectureRecord, DatasetRecord, ExperimentRecord, MemoryStore
 
-from tapaskit.architecture import Architecture, Conv, FullyConnected, Residual
-from tapaskit.errors import InvalidOptionError
-from tapaskit.sampler import ArchitectureSampler
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.architecture import Architecture, Conv, FullyConnected, Residual
+from tapaskit.checks import check_int, check_number
+from tapaskit.space.sampler import ArchitectureSampler
+from tapaskit.space.shapes import infer_shapes
 
 __all__ = ["synthetic_accuracy", "synthetic_lde"]
 
@@ -84,12 +84,9 @@ def synthetic_lde(
     Raises:
         InvalidOptionError: fewer than 1 dataset or architecture, or a negative noise.
     """
-    if n_datasets < 1 or n_archs < 1:
-        raise InvalidOptionError(
-            f"n_datasets and n_archs must be >= 1, but got {n_datasets} and {n_archs}"
-        )
-    if noise < 0:
-        raise InvalidOptionError(f"noise must be >= 0, but got {noise}")
+    check_int("n_datasets", n_datasets)
+    check_int("n_archs", n_archs)
+    check_number("noise", noise, 0.0)
     rng = np.random.default_rng(seed)
     archs = ArchitectureSampler(seed=seed, max_depth=max_depth).sample_many(
         n_archs, input_shape, num_classes)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tapaskit.checks import check_int, check_number
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import EncodingPredictor
 from tapaskit.predictor.encoding import (
@@ -64,13 +65,6 @@ _DCN = CONTEXT_FEATURES.index("dcn")
 _HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size")]
 _INV_CLASSES = CONTEXT_FEATURES.index("inv_classes")
 _MIN_STD = 1e-6
-
-
-def _check_positive(name: str, value: Any, *, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise InvalidOptionError(f"{name} must be {what}, but got {value!r}")
 
 
 @contextmanager
@@ -110,14 +104,14 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         inference_batch_size: rows per forward pass in :meth:`predict`.
         predict_threads: forward passes run side by side in :meth:`predict` (at most one per
             CPU; each with ``n_threads`` torch threads). Batches are independent, so the
-            predictions do not depend on it beyond float rounding (1e-7); two threads score
-            1.8x faster on 2 cores.
+            predictions do not depend on it beyond float rounding (1e-7); the speed-up is in
+            docs/predictor.md, "Speed".
         seed: seed of the weights and of the minibatch order.
         device: torch device for training and inference (``"cpu"``, ``"cuda"``, ``"auto"``).
         n_threads: torch intra-op threads while fitting and predicting (restored afterwards);
             ``None`` keeps torch's setting. The matrices are small (hidden 32, minibatch 64),
             so one thread is fastest, and on a busy machine several threads lose far more to
-            waiting than they gain (measured 25x slower per step on 2 shared cores).
+            waiting than they gain (docs/predictor.md, "The network and its training").
 
     Attributes:
         step_mean_, step_std_: normalisation of the step features, ``(N_STEP,)``.
@@ -177,22 +171,16 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
     def _check_params(self) -> None:
         for name in ("hidden_size", "head_size", "train_steps", "batch_size", "n_members",
                      "inference_batch_size", "predict_threads"):
-            _check_positive(name, getattr(self, name), integer=True)
-        if self.epochs is not None:
-            _check_positive("epochs", self.epochs, integer=True)
-        _check_positive("lr", self.lr)
-        _check_positive("max_grad_norm", self.max_grad_norm)
+            check_int(name, getattr(self, name), 1)
+        for name in ("epochs", "n_threads"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        for name in ("lr", "max_grad_norm"):
+            check_number(name, getattr(self, name), 0.0, open_low=True)
         for name in ("weight_decay", "rank_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidOptionError(f"{name} must be a number >= 0, but got {value!r}")
-        if (isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float))
-                or not 0 <= self.dropout < 1):
-            raise InvalidOptionError(f"dropout must be in [0, 1), but got {self.dropout!r}")
-        if self.n_threads is not None:
-            _check_positive("n_threads", self.n_threads, integer=True)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise InvalidOptionError(f"seed must be an integer, but got {self.seed!r}")
+            check_number(name, getattr(self, name), 0.0)
+        check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        check_int("seed", self.seed, 0)  # numpy's generators take no negative seed
 
     def _torch_device(self) -> torch.device:
         if self.device == "auto":

@@ -7,11 +7,14 @@ the target. When the window holds fewer than ``min_experiments`` experiments or 
 or until it spans the whole [0, 1] range, and reports the ``tau`` it ended with.
 
 The window must hold at least :data:`DEFAULT_MIN_DATASETS` datasets by default, not just enough
-experiments: a predictor that is to generalise to a new dataset must see the DCN vary. Measured on
-the default LDE as first shipped (150 networks per dataset), scenario C of ``tapas benchmark
-predictor``, the equal TAP + LightGBM mix's mean Kendall tau is 0.704 with windows of 2 datasets,
-0.724 with 6 or 8, 0.720 with 10 and 0.707 with all 12; LightGBM and TAP follow the same curve
-(docs/predictor.md).
+experiments: a predictor that is to generalise to a new dataset must see the DCN vary (measured:
+docs/predictor.md, "Which experiments TAP learns from").
+
+Usage::
+
+    selection = select_training_set(store, dcn=0.42)       # or an experiment frame
+    model.fit(selection.frame, selection.frame["peak_accuracy"])
+    print(selection.tau, selection.widened)                  # the window actually used
 
 Datasets without a DCN never fall in a window. With no target DCN (``dcn=None``) every
 experiment is used (``tau`` is then reported as ``None``).
@@ -27,6 +30,7 @@ import pandas as pd
 
 from lde import DCN_TOLERANCE, ExperimentStore
 
+from tapaskit.checks import check_int, check_number
 from tapaskit.errors import DataError, InvalidOptionError
 
 __all__ = ["DEFAULT_MIN_DATASETS", "DEFAULT_MIN_EXPERIMENTS", "DEFAULT_TAU", "TrainingSelection",
@@ -71,10 +75,12 @@ def _count_datasets(frame: pd.DataFrame) -> int:
 
 
 def check_min_datasets(value: object) -> int:
-    """``value`` if it is an integer >= 1, else :class:`InvalidOptionError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidOptionError(f"min_datasets must be an integer >= 1, but got {value!r}")
-    return value
+    """``value`` as an ``int`` if it is an integer >= 1 (a ``min_datasets``).
+
+    Raises:
+        InvalidOptionError: otherwise.
+    """
+    return check_int("min_datasets", value, 1)
 
 
 def select_training_set(
@@ -107,13 +113,11 @@ def select_training_set(
             a non-positive ``tau_step``.
         DataError: not a single experiment can be selected (even with the widest window).
     """
-    if dcn is not None and not 0.0 <= float(dcn) <= 1.0:
-        raise InvalidOptionError(f"dcn must be in [0, 1], but got {dcn!r}")
-    if not tau >= 0:
-        raise InvalidOptionError(f"tau must be >= 0, but got {tau!r}")
+    if dcn is not None:
+        check_number("dcn", dcn, 0.0, 1.0)
+    check_number("tau", tau, 0.0)
     check_min_datasets(min_datasets)
-    if not tau_step > 0:
-        raise InvalidOptionError(f"tau_step must be > 0, but got {tau_step!r}")
+    check_number("tau_step", tau_step, 0.0, open_low=True)
     if isinstance(source, ExperimentStore):
         frame = source.query(exclude_datasets=exclude)
     elif isinstance(source, pd.DataFrame):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from tapaskit.search.base import Callback, SearchStrategy
 from tapaskit.search.controller import Controller, PolicySample
 from tapaskit.search.evolution import EvolutionStrategy
-from tapaskit.search.history import Candidate, SearchProgress, SearchResult, top_k
+from tapaskit.search.history import Candidate, SearchProgress, StrategyResult, top_k
 from tapaskit.search.mutation import mutate
 from tapaskit.search.random_search import RandomStrategy
 from tapaskit.search.reinforce import ReinforceStrategy
@@ -46,7 +46,7 @@ __all__ = [
     "RewardBatch",
     "Scorer",
     "SearchProgress",
-    "SearchResult",
+    "StrategyResult",
     "SearchStrategy",
     "SyntheticScorer",
     "Token",

@@ -32,9 +32,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
+from tapaskit.checks import check_int
 from tapaskit.errors import InvalidOptionError
-from tapaskit.search.history import Candidate, SearchProgress, SearchResult
+from tapaskit.search.history import Candidate, SearchProgress, StrategyResult
 from tapaskit.search.reward import Reward, RewardBatch
 from tapaskit.search.tokens import TokenGrammar, check_input_shape
 
@@ -53,17 +54,6 @@ def resolve_seed(seed: int | None) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise InvalidOptionError(f"seed must be an integer >= 0 or None, but got {seed!r}")
     return int(seed)
-
-
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an int when it is one and >= ``minimum``.
-
-    Raises:
-        InvalidOptionError: otherwise.
-    """
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise InvalidOptionError(f"{name} must be an integer >= {minimum}, but got {value!r}")
-    return int(value)
 
 
 class SearchStrategy(abc.ABC):
@@ -85,7 +75,7 @@ class SearchStrategy(abc.ABC):
         self, *, seed: int | None = None, batch_size: int = 32, grammar: TokenGrammar | None = None
     ) -> None:
         self.seed = resolve_seed(seed)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = check_int("batch_size", batch_size)
         if grammar is not None and not isinstance(grammar, TokenGrammar):
             raise InvalidOptionError(
                 f"grammar must be a TokenGrammar or None, but got {type(grammar).__name__}"
@@ -136,7 +126,7 @@ class SearchStrategy(abc.ABC):
         budget: int,
         *,
         callback: Callback | None = None,
-    ) -> SearchResult:
+    ) -> StrategyResult:
         """Propose and score architectures until ``budget`` proposals have been made in all.
 
         A resumed strategy (see :meth:`load_state_dict`) counts the proposals it already made, so
@@ -164,7 +154,7 @@ class SearchStrategy(abc.ABC):
                 f"the reward scores input {reward.input_shape} with {reward.num_classes} classes, "
                 f"but the search is for input {shape} with {num_classes} classes"
             )
-        budget = check_positive_int("budget", budget)
+        budget = check_int("budget", budget)
         if budget < len(self._history):
             raise InvalidOptionError(
                 f"budget must be >= the {len(self._history)} proposals already made, "
@@ -216,7 +206,7 @@ class SearchStrategy(abc.ABC):
                 )
         return self.result(queries=reward.queries)
 
-    def result(self, *, queries: int = -1) -> SearchResult:
+    def result(self, *, queries: int = -1) -> StrategyResult:
         """The result so far (``queries`` as the caller's reward counted them).
 
         Raises:
@@ -226,7 +216,7 @@ class SearchStrategy(abc.ABC):
             raise InvalidOptionError(
                 "result() needs a strategy that has run, but run() was never called"
             )
-        return SearchResult(
+        return StrategyResult(
             strategy=self.name,
             seed=self.seed,
             input_shape=self.input_shape,
@@ -293,4 +283,4 @@ class SearchStrategy(abc.ABC):
             raise InvalidOptionError(f"a strategy state needs the key {exc.args[0]!r}") from None
 
 
-__all__ = ["Callback", "SearchStrategy", "resolve_seed", "check_positive_int"]
+__all__ = ["Callback", "SearchStrategy", "resolve_seed"]

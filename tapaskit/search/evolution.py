@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
+from tapaskit.checks import check_int
 from tapaskit.errors import InvalidOptionError
-from tapaskit.search.base import SearchStrategy, check_positive_int
+from tapaskit.search.base import SearchStrategy
 from tapaskit.search.mutation import mutate
 from tapaskit.search.reward import RewardBatch
 from tapaskit.search.tokens import TokenGrammar
@@ -53,14 +54,14 @@ class EvolutionStrategy(SearchStrategy):
         grammar: TokenGrammar | None = None,
     ) -> None:
         super().__init__(seed=seed, batch_size=batch_size, grammar=grammar)
-        self.population_size = check_positive_int("population_size", population_size)
-        self.sample_size = check_positive_int("sample_size", sample_size)
+        self.population_size = check_int("population_size", population_size)
+        self.sample_size = check_int("sample_size", sample_size)
         if self.sample_size > self.population_size:
             raise InvalidOptionError(
                 f"sample_size <= population_size must hold, but got (sample_size={sample_size}, "
                 f"population_size={population_size})"
             )
-        self.max_retries = check_positive_int("max_retries", max_retries)
+        self.max_retries = check_int("max_retries", max_retries)
         # (step, tokens, reward), oldest first
         self._population: deque[tuple[int, list[int], float]] = deque()
         self._pending: list[list[int]] = []

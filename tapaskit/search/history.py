@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 from tapaskit.errors import InvalidOptionError
 
 
@@ -108,7 +108,7 @@ def top_k(
 
 
 @dataclass(frozen=True)
-class SearchResult:
+class StrategyResult:
     """The outcome of :meth:`~tapaskit.search.base.SearchStrategy.run`.
 
     Attributes:
@@ -184,4 +184,4 @@ class SearchResult:
         }
 
 
-__all__ = ["Candidate", "SearchProgress", "SearchResult", "top_k"]
+__all__ = ["Candidate", "SearchProgress", "StrategyResult", "top_k"]

@@ -8,7 +8,7 @@ untrained policy (uniform-ish logits) starts close to this distribution.
 
 from __future__ import annotations
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 from tapaskit.search.base import SearchStrategy
 
 

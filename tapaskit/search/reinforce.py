@@ -32,24 +32,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
+from tapaskit.checks import check_int, check_number
 from tapaskit.errors import InvalidOptionError
-from tapaskit.search.base import SearchStrategy, check_positive_int
+from tapaskit.search.base import SearchStrategy
 from tapaskit.search.controller import Controller, PolicySample
 from tapaskit.search.reward import RewardBatch
 from tapaskit.search.tokens import TokenGrammar
-
-
-def _check_number(
-    name: str, value: object, low: float, high: float = math.inf, *, open_low: bool = False
-) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and value <= high  # type: ignore[operator]
-    if not ok:
-        bound = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
-        raise InvalidOptionError(f"{name} must be a number in {bound}, but got {value!r}")
-    return float(value)  # type: ignore[arg-type]
 
 
 class ReinforceStrategy(SearchStrategy):
@@ -90,10 +79,10 @@ class ReinforceStrategy(SearchStrategy):
         grammar: TokenGrammar | None = None,
     ) -> None:
         super().__init__(seed=seed, batch_size=batch_size, grammar=grammar)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.lr = _check_number("lr", lr, 0.0, open_low=True)
-        self.entropy_weight = _check_number("entropy_weight", entropy_weight, 0.0)
-        self.baseline_decay = _check_number("baseline_decay", baseline_decay, 0.0, 1.0)
+        self.hidden_size = check_int("hidden_size", hidden_size)
+        self.lr = check_number("lr", lr, 0.0, open_low=True)
+        self.entropy_weight = check_number("entropy_weight", entropy_weight, 0.0)
+        self.baseline_decay = check_number("baseline_decay", baseline_decay, 0.0, 1.0, open_high=True)
         if self.baseline_decay == 1.0:
             raise InvalidOptionError(
                 "baseline_decay must be in [0, 1), but got 1.0 (the baseline would never move)"
@@ -101,12 +90,12 @@ class ReinforceStrategy(SearchStrategy):
         self.normalize = bool(normalize)
         self.tanh_constant = (
             None if tanh_constant is None
-            else _check_number("tanh_constant", tanh_constant, 0.0, open_low=True)
+            else check_number("tanh_constant", tanh_constant, 0.0, open_low=True)
         )
-        self.temperature = _check_number("temperature", temperature, 0.0, open_low=True)
+        self.temperature = check_number("temperature", temperature, 0.0, open_low=True)
         self.grad_clip = (
             None if grad_clip is None
-            else _check_number("grad_clip", grad_clip, 0.0, open_low=True)
+            else check_number("grad_clip", grad_clip, 0.0, open_low=True)
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)

@@ -4,10 +4,10 @@
 returning predicted accuracies in [0, 1] (the TAP, a baseline predictor, or a synthetic function in
 tests). For each architecture of a batch it
 
-1. infers its shapes for the dataset (:func:`tapaskit.shapes.infer_shapes`); an invalid network
+1. infers its shapes for the dataset (:func:`tapaskit.space.shapes.infer_shapes`); an invalid network
    gets reward ``0.0`` and ``predicted = NaN`` and is never sent to the scorer (the token grammar's
    masks make this a should-not-happen guard);
-2. looks its :attr:`~tapaskit.architecture.Architecture.arch_hash` up in a cache; only misses go to
+2. looks its :attr:`~tapaskit.space.architecture.Architecture.arch_hash` up in a cache; only misses go to
    the scorer, in one call per batch. Scorer outputs are clipped to [0, 1];
 3. subtracts the budget penalty::
 
@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
+from tapaskit.checks import check_optional_positive
 from tapaskit.errors import DataError, InvalidArchitectureError, InvalidOptionError
 from tapaskit.search.tokens import check_input_shape
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.shapes import infer_shapes
 
 #: A batched scorer: predicted accuracies in [0, 1], one per architecture.
 Scorer = Callable[[list[Architecture]], np.ndarray]
@@ -60,14 +61,6 @@ class RewardBatch:
     flops: np.ndarray
 
 
-def _check_budget(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidOptionError(f"{name} must be a positive number or None, but got {value!r}")
-    return float(value)
-
-
 class Reward:
     """Scores architectures for one dataset with caching, penalties and query counting.
 
@@ -76,7 +69,7 @@ class Reward:
         input_shape: ``(C, H, W)`` of the dataset.
         num_classes: its class count (>= 2).
         max_params: parameter budget, or ``None`` for none.
-        max_flops: FLOP budget (per sample, as :mod:`tapaskit.shapes` counts), or ``None``.
+        max_flops: FLOP budget (per sample, as :mod:`tapaskit.space.shapes` counts), or ``None``.
         penalty: reward lost per unit of log-ratio over a budget, >= 0.
         cache: whether to remember predictions by ``arch_hash``.
 
@@ -104,8 +97,8 @@ class Reward:
                 f"num_classes must be an integer >= 2, but got {num_classes!r}"
             )
         self.num_classes = num_classes
-        self.max_params = _check_budget("max_params", max_params)
-        self.max_flops = _check_budget("max_flops", max_flops)
+        self.max_params = check_optional_positive("max_params", max_params)
+        self.max_flops = check_optional_positive("max_flops", max_flops)
         if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty >= 0:
             raise InvalidOptionError(f"penalty must be a number >= 0, but got {penalty!r}")
         self.penalty = float(penalty)

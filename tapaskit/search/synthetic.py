@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from tapaskit.architecture import Architecture, BatchNorm, Conv, Layer, Pool, Residual
+from tapaskit.space.architecture import Architecture, BatchNorm, Conv, Layer, Pool, Residual
 
 
 class SyntheticScorer:

@@ -23,9 +23,9 @@ unit           template                             layers
 =============  ===================================  ==========================================
 
 :class:`DecodeState` tracks the tensor shape incrementally (the arithmetic of
-:mod:`tapaskit.shapes`) and :meth:`DecodeState.allowed` lists the tokens that keep the network
+:mod:`tapaskit.space.shapes`) and :meth:`DecodeState.allowed` lists the tokens that keep the network
 valid for the dataset's input, so a policy that masks its logits with it only ever emits networks
-that :func:`tapaskit.shapes.infer_shapes` accepts. The rules of the mask:
+that :func:`tapaskit.space.shapes.infer_shapes` accepts. The rules of the mask:
 
 - parameters: ``stride:2`` only while the spatial size is >= 2; a pool kernel only if it fits
   (``k <= min(H, W)``); every other parameter value is always allowed.
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     ACTIVATIONS,
     CONV_KERNELS,
     POOL_MODES,

@@ -2,7 +2,7 @@
 
 The result is an ``nn.Sequential`` whose child ``i`` is layer ``i`` of the architecture and whose
 last child is the classifier head, so ``module[i]`` lines up with row ``i`` of
-:func:`tapaskit.shapes.infer_shapes`: same output shape, same parameter count.
+:func:`tapaskit.space.shapes.infer_shapes`: same output shape, same parameter count.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Architecture,
     BatchNorm,
@@ -24,7 +24,7 @@ from tapaskit.architecture import (
     Pool,
     Residual,
 )
-from tapaskit.shapes import infer_shapes, shortcut_stride
+from tapaskit.space.shapes import infer_shapes, shortcut_stride
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,

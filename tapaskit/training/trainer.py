@@ -30,14 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from probenets import ProbeOptionError
-from probenets import resolve_device as probe_resolve_device
-
-from tapaskit.architecture import Architecture
-from tapaskit.builder import build_module
+from tapaskit.space.architecture import Architecture
+from tapaskit.space.builder import build_module
 from tapaskit.datasets import Dataset
 from tapaskit.errors import InvalidOptionError
-from tapaskit.shapes import infer_shapes
+from tapaskit.training.devices import is_oom, resolve_device
+from tapaskit.space.shapes import infer_shapes
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -148,25 +146,6 @@ def build_trainable(
     return nn.Sequential(Standardize(mean, std), build_module(arch, input_shape, num_classes))
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` checked as a torch device: None is CUDA when present, else the CPU.
-
-    Raises:
-        InvalidOptionError: not a CPU or CUDA device, or CUDA asked for where there is none.
-    """
-    try:
-        return probe_resolve_device(device)
-    except ProbeOptionError as exc:
-        raise InvalidOptionError(str(exc)) from None
-
-
-def _is_oom(exc: BaseException) -> bool:
-    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, (RuntimeError, MemoryError)) and "out of memory" in str(exc).lower()
-
-
 def _split_indices(dataset: Dataset, hparams: Hyperparameters, seed: int) -> tuple[np.ndarray, np.ndarray]:
     train_idx, val_idx = dataset.split(val_fraction=hparams.val_fraction, seed=seed)
     if hparams.max_train is not None and len(train_idx) > hparams.max_train:
@@ -250,7 +229,7 @@ def train_architecture(
         except _Diverged as exc:
             status, message = TrainStatus.DIVERGED, str(exc)
         except Exception as exc:  # a run that breaks must become a record, not a crash
-            if _is_oom(exc):
+            if is_oom(exc):
                 status, message = TrainStatus.OOM, f"out of memory: {exc}".splitlines()[0]
             else:
                 status, message = TrainStatus.FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0]

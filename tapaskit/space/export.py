@@ -5,11 +5,11 @@
 - ``architecture.json``: the canonical JSON form;
 - ``weights.pt``: the trained ``state_dict`` (plain tensors, loadable with ``weights_only=True``);
 - ``model.py``: a standalone module (imports only torch) with ``build_model()`` and
-  ``load_model(path)`` that rebuild the network exactly as :func:`tapaskit.trainer.build_trainable`
+  ``load_model(path)`` that rebuild the network exactly as :func:`tapaskit.training.trainer.build_trainable`
   does (input standardisation, layers, classifier head) so the saved weights load strictly.
 
 The generated ``model.py`` interprets the embedded architecture JSON with the same module layout
-as :mod:`tapaskit.builder`; the tests check that its ``state_dict`` keys and outputs match.
+as :mod:`tapaskit.space.builder`; the tests check that its ``state_dict`` keys and outputs match.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from tapaskit.architecture import Architecture
+from tapaskit.space.architecture import Architecture
 
 _TEMPLATE = '''"""Standalone network found by tapaskit. Needs only torch.
 

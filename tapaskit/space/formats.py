@@ -1,4 +1,7 @@
-"""Parse MetaQNN layer strings such as ``[C(64,3,1), P(2,2), D(1,3), FC(128), GAP(10), SM(10)]``.
+"""Architectures from text: JSON (files or strings) and MetaQNN layer strings.
+
+:func:`parse_architecture` takes any of the forms a user types; :func:`parse_metaqnn` reads MetaQNN
+strings such as ``[C(64,3,1), P(2,2), D(1,3), FC(128), GAP(10), SM(10)]``.
 
 MetaQNN (Baker et al., 2017) and its performance-prediction data set (Baker et al., 2018) write a
 network as a bracketed, comma-separated list of tokens. Mapping onto the tapaskit vocabulary:
@@ -26,8 +29,9 @@ that column counts only the weights of C, FC and the GAP conv (no biases, no sof
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Architecture,
     Conv,
@@ -157,4 +161,46 @@ def parse_metaqnn(text: str) -> tuple[Architecture, int | None]:
     )
 
 
-__all__ = ["parse_metaqnn"]
+# A MetaQNN string is a bracketed list of calls such as C(64,3,1) or SM(10)
+_METAQNN_HINT = re.compile(r"\b(C|P|D|FC|GAP|SM)\s*\(")
+
+
+def parse_architecture(text_or_path: str | Path) -> Architecture:
+    """Read an architecture from a JSON file, JSON text, or a MetaQNN layer string.
+
+    Args:
+        text_or_path: a path to a file holding either form, canonical or free JSON (an object or
+            a bare list of layers), or a MetaQNN string such as ``[C(64,3,1), P(2,2), SM(10)]``
+            (its class count is dropped; use :func:`tapaskit.space.formats.parse_metaqnn` to keep it).
+
+    Returns:
+        The architecture.
+
+    Raises:
+        InvalidArchitectureError: the input is none of these forms, or breaks a rule.
+    """
+    text = str(text_or_path).strip()
+    if text.startswith("[") and _METAQNN_HINT.search(text):
+        return parse_metaqnn(text)[0]
+    if text.startswith(("[", "{")):
+        return Architecture.from_json(text)
+    path = Path(text).expanduser()
+    try:
+        is_file = bool(text) and path.is_file()
+    except OSError:  # e.g. a long non-path string: "file name too long"
+        is_file = False
+    if is_file:
+        content = path.read_text(encoding="utf-8").strip()
+        if not content.startswith(("[", "{")):
+            raise InvalidArchitectureError(
+                f"{path}: expected JSON or a MetaQNN layer string, but the file starts with "
+                f"{content[:20]!r}"
+            )
+        return parse_architecture(content)
+    raise InvalidArchitectureError(
+        f"expected a JSON architecture, a MetaQNN layer string or the path of a file holding one, "
+        f"but got {text[:60]!r} (no such file)"
+    )
+
+
+__all__ = ["parse_architecture", "parse_metaqnn"]

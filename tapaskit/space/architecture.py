@@ -20,7 +20,7 @@ fields of each layer (defaults in brackets):
     ``layers``: a non-empty list of conv / bn / act / pool / dropout layers. The output is
     ``block(x) + shortcut(x)``; the shortcut is the identity when the shapes match, else a 1x1 conv
     (with a bias) projecting to the block's output channels with the stride that maps the input's
-    spatial size onto the block's (see :func:`tapaskit.shapes.shortcut_stride`).
+    spatial size onto the block's (see :func:`tapaskit.space.shapes.shortcut_stride`).
 ``gap``
     Global average pool, (C, H, W) -> (C,).
 ``fc``
@@ -33,7 +33,7 @@ builder add it, and :attr:`Architecture.depth` counts it.
 Structural rules, checked when an :class:`Architecture` is created: at least one layer (otherwise
 there is nothing to classify), and once the tensor is 1-D (after the first ``fc`` or ``gap``) no
 ``conv``, ``pool``, ``residual`` or ``gap`` may follow. Rules that depend on the input size (spatial
-collapse, shortcut strides) are checked by :func:`tapaskit.shapes.infer_shapes`.
+collapse, shortcut strides) are checked by :func:`tapaskit.space.shapes.infer_shapes`.
 
 JSON form (``Architecture.to_json`` writes it canonically: keys sorted, no whitespace, every
 default filled in)::
@@ -62,9 +62,9 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar, Union
 
+from tapaskit.checks import check_int
 from tapaskit.errors import InvalidArchitectureError
 
 SCHEMA = "tapaskit.arch/1"
@@ -85,12 +85,7 @@ class _LayerRuleError(InvalidArchitectureError):
 
 def _check_int(kind: str, name: str, value: object, minimum: int = 1) -> None:
     # bool is an int subclass, and True silently meaning 1 would hide a typo in a JSON file
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _LayerRuleError(
-            kind, f"{name} must be an integer, but got {value!r} ({type(value).__name__})"
-        )
-    if value < minimum:
-        raise _LayerRuleError(kind, f"{name} must be >= {minimum}, but got {value}")
+    check_int(name, value, minimum, error=lambda rule: _LayerRuleError(kind, rule))
 
 
 def _check_choice(kind: str, name: str, value: object, choices: tuple[Any, ...]) -> None:
@@ -289,7 +284,7 @@ class Architecture:
     """A chain-structured CNN: an ordered tuple of layers, plus the implicit classifier head.
 
     Creating one checks the structural rules of the module docstring; input-dependent rules are
-    checked by :func:`tapaskit.shapes.infer_shapes`.
+    checked by :func:`tapaskit.space.shapes.infer_shapes`.
 
     Raises:
         InvalidArchitectureError: no layers, a non-layer element, or a spatial layer after the
@@ -394,51 +389,6 @@ class Architecture:
         return len(self.layers)
 
 
-# A MetaQNN string is a bracketed list of calls such as C(64,3,1) or SM(10)
-_METAQNN_HINT = re.compile(r"\b(C|P|D|FC|GAP|SM)\s*\(")
-
-
-def parse_architecture(text_or_path: str | Path) -> Architecture:
-    """Read an architecture from a JSON file, JSON text, or a MetaQNN layer string.
-
-    Args:
-        text_or_path: a path to a file holding either form, canonical or free JSON (an object or
-            a bare list of layers), or a MetaQNN string such as ``[C(64,3,1), P(2,2), SM(10)]``
-            (its class count is dropped; use :func:`tapaskit.metaqnn.parse_metaqnn` to keep it).
-
-    Returns:
-        The architecture.
-
-    Raises:
-        InvalidArchitectureError: the input is none of these forms, or breaks a rule.
-    """
-    text = str(text_or_path).strip()
-    if text.startswith("[") and _METAQNN_HINT.search(text):
-        # imported here: metaqnn builds on this module
-        from tapaskit.metaqnn import parse_metaqnn
-
-        return parse_metaqnn(text)[0]
-    if text.startswith(("[", "{")):
-        return Architecture.from_json(text)
-    path = Path(text).expanduser()
-    try:
-        is_file = bool(text) and path.is_file()
-    except OSError:  # e.g. a long non-path string: "file name too long"
-        is_file = False
-    if is_file:
-        content = path.read_text(encoding="utf-8").strip()
-        if not content.startswith(("[", "{")):
-            raise InvalidArchitectureError(
-                f"{path}: expected JSON or a MetaQNN layer string, but the file starts with "
-                f"{content[:20]!r}"
-            )
-        return parse_architecture(content)
-    raise InvalidArchitectureError(
-        f"expected a JSON architecture, a MetaQNN layer string or the path of a file holding one, "
-        f"but got {text[:60]!r} (no such file)"
-    )
-
-
 __all__ = [
     "SCHEMA",
     "CONV_KERNELS",
@@ -458,5 +408,4 @@ __all__ = [
     "FullyConnected",
     "Architecture",
     "layer_to_dict",
-    "parse_architecture",
 ]

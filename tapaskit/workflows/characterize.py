@@ -17,7 +17,7 @@ from lde import ExperimentStore
 from probenets import DEFAULT_PROBE, characterize, get_probe
 
 from tapaskit.datasets import Dataset, load_dataset
-from tapaskit.experiments import dataset_record, open_lde
+from tapaskit.store import dataset_record, open_lde
 from tapaskit.tracking import Tracker
 
 
@@ -63,8 +63,7 @@ def characterize_dataset(
     probe: str = DEFAULT_PROBE,
     seed: int = 0,
     use_cache: bool = True,
-    store: ExperimentStore | None = None,
-    lde_path: str | Path | None = None,
+    lde: ExperimentStore | str | Path | None = None,
     track: bool = True,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> Characterization:
@@ -75,8 +74,7 @@ def characterize_dataset(
         probe: the probe net (see ``probenets.PROBES``).
         seed: the probe's seed.
         use_cache: return the stored DCN when one exists for this content, probe version and seed.
-        store: an open LDE; None opens ``lde_path`` (None: the user's default LDE).
-        lde_path: the LDE file when ``store`` is None.
+        lde: the LDE: an open store, a file, or None for the user's default LDE.
         track: log an MLflow run for a fresh characterisation.
         progress: per-epoch callback ``(epoch, epochs, val_accuracy)``.
 
@@ -85,7 +83,7 @@ def characterize_dataset(
     """
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     spec = get_probe(probe)  # fail on an unknown probe before any work
-    store = store if store is not None else open_lde(lde_path)
+    store = open_lde(lde)
     if use_cache:
         hit = cached_characterization(store, ds, probe, seed)
         if hit is not None:

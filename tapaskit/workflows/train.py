@@ -1,6 +1,7 @@
-"""End-to-end jobs behind the CLI: each loads what it needs, runs, tracks and records.
+"""``tapas train``: one architecture trained for real on one dataset, tracked and recorded.
 
-``run_training`` is ``tapas train``: dataset + architecture → real training → MLflow run → LDE row.
+:func:`run_training`: dataset + architecture → real training → MLflow run → LDE row (source
+``train``). The LDE is opened before the training, so a bad ``--lde`` fails before any work.
 """
 
 from __future__ import annotations
@@ -8,11 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tapaskit.architecture import Architecture, parse_architecture
+from lde import ExperimentStore
+
 from tapaskit.datasets import Dataset, load_dataset
-from tapaskit.experiments import open_lde, record_training
+from tapaskit.space.architecture import Architecture
+from tapaskit.space.formats import parse_architecture
+from tapaskit.space.shapes import infer_shapes
+from tapaskit.store import open_lde, record_training
 from tapaskit.tracking import Tracker
-from tapaskit.trainer import Hyperparameters, TrainResult, resolve_device, train_architecture
+from tapaskit.training.devices import resolve_device
+from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingEvents, TrainingJob, TrainResult
 
 
 def run_training(
@@ -22,9 +28,10 @@ def run_training(
     *,
     seed: int = 0,
     device: str | None = None,
-    lde_path: str | Path | None = None,
+    lde: ExperimentStore | str | Path | None = None,
     record: bool = True,
     progress: Callable[[int, float, float], None] | None = None,
+    executor: Executor | None = None,
 ) -> tuple[TrainResult, str | None]:
     """Train one architecture on one dataset, log it to MLflow and append it to the LDE.
 
@@ -34,9 +41,10 @@ def run_training(
         hparams: the training schedule.
         seed: drives the split, initialisation and batch order.
         device: ``"cuda"``/``"cpu"``; None picks the best available.
-        lde_path: LDE file; None is the user's default LDE.
+        lde: the LDE: an open store, a file, or None for the user's default LDE.
         record: append the result to the LDE (source ``train``).
         progress: per-epoch callback (epoch, loss, val accuracy).
+        executor: where the training runs; None trains in this process.
 
     Returns:
         The training result and the MLflow run id (None when tracking is off).
@@ -44,16 +52,24 @@ def run_training(
     resolve_device(device)  # a wrong device fails before a run is opened
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
     net = parse_architecture(arch) if isinstance(arch, str) else arch
+    infer_shapes(net, ds.input_shape, ds.num_classes)  # a network invalid for this data fails before any work
+    store = open_lde(lde) if record else None  # a bad LDE fails before the training, not after it
     params = {"dataset": ds.name, "fingerprint": ds.fingerprint, "arch_hash": net.arch_hash,
               "arch": net.to_json(), "seed": seed, **hparams.to_dict()}
     with Tracker().run("train", f"train {ds.name}", params) as run:
-        result = train_architecture(net, ds, hparams, seed=seed, device=device, progress=progress)
+        job = TrainingJob(key=net.arch_hash, arch=net, dataset=ds, hparams=hparams, seed=seed, device=device)
+        events = TrainingEvents(epoch=(lambda _job, e, loss, acc: progress(e, loss, acc)) if progress else None)
+        runner = executor or LocalExecutor(workers=1, device=device)
+        try:
+            ((_, result),) = list(runner.run([job], events))
+        finally:
+            if executor is None:
+                runner.close()
         run.log_metric_series("val_accuracy", list(result.curve))
         run.log_metric_series("train_loss", list(result.train_loss))
         run.log_metrics({"peak_accuracy": result.peak_accuracy, "final_accuracy": result.final_accuracy,
                          "seconds": result.seconds, "params": result.params, "flops": result.flops})
         run.set_tags({"status": result.status.value, "device": result.device})
-    if record:
-        store = open_lde(lde_path)
+    if store is not None:
         record_training(store, ds, net, result, source="train", mlflow_run_id=run.run_id)
     return result, run.run_id

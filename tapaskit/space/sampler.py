@@ -5,7 +5,7 @@ draws per-network style choices (batch norm or not, dropout or not, pooling or n
 or not, a ``gap`` or a flatten before the classifier, one activation function) so that a batch of
 samples spans shallow to deep, narrow to wide, plain to residual networks. Pooling and strided
 convolutions are only placed where the current spatial size allows them, read from
-:func:`tapaskit.shapes.infer_shapes`, so tiny inputs (8x8 digits, even 1x1) work.
+:func:`tapaskit.space.shapes.infer_shapes`, so tiny inputs (8x8 digits, even 1x1) work.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     ACTIVATIONS,
     CONV_KERNELS,
     Activation,
@@ -29,26 +29,11 @@ from tapaskit.architecture import (
     Pool,
     Residual,
 )
+from tapaskit.checks import check_int, check_number, check_positive_ints
 from tapaskit.errors import InvalidOptionError
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.shapes import infer_shapes
 
 _T = TypeVar("_T")
-
-
-def _check_probability(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise InvalidOptionError(f"{name} must be in [0, 1], but got {value!r}")
-
-
-def _check_sizes(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if not values or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
-    ):
-        raise InvalidOptionError(
-            f"{name} must be a non-empty list of positive integers, but got {values!r}"
-        )
-    return values
 
 
 class ArchitectureSampler:
@@ -96,20 +81,16 @@ class ArchitectureSampler:
         p_gap: float = 0.5,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(min_depth, int) or min_depth < 2:
-            raise InvalidOptionError(f"min_depth must be an integer >= 2, but got {min_depth!r}")
-        if not isinstance(max_depth, int) or max_depth < min_depth:
-            raise InvalidOptionError(
-                f"max_depth must be an integer >= min_depth ({min_depth}), but got {max_depth!r}"
-            )
-        self.filters = tuple(sorted(_check_sizes("filters", filters)))
-        self.kernels = _check_sizes("kernels", kernels)
+        check_int("min_depth", min_depth, 2)
+        check_int("max_depth", max_depth, min_depth)
+        self.filters = tuple(sorted(check_positive_ints("filters", filters)))
+        self.kernels = check_positive_ints("kernels", kernels)
         bad_kernels = [k for k in self.kernels if k not in CONV_KERNELS]
         if bad_kernels:
             raise InvalidOptionError(
                 f"kernels must be a subset of {CONV_KERNELS}, but got {self.kernels!r}"
             )
-        self.fc_units = _check_sizes("fc_units", fc_units)
+        self.fc_units = check_positive_ints("fc_units", fc_units)
         self.activations = tuple(activations)
         bad_fns = [a for a in self.activations if a not in ACTIVATIONS]
         if not self.activations or bad_fns:
@@ -117,8 +98,7 @@ class ArchitectureSampler:
                 f"activations must be a non-empty subset of {ACTIVATIONS}, "
                 f"but got {self.activations!r}"
             )
-        if not isinstance(max_fc, int) or max_fc < 0:
-            raise InvalidOptionError(f"max_fc must be an integer >= 0, but got {max_fc!r}")
+        check_int("max_fc", max_fc, 0)
         for name, p in (
             ("p_bn", p_bn),
             ("p_dropout", p_dropout),
@@ -127,7 +107,7 @@ class ArchitectureSampler:
             ("p_stride", p_stride),
             ("p_gap", p_gap),
         ):
-            _check_probability(name, p)
+            check_number(name, p, 0.0, 1.0)
         self.min_depth, self.max_depth, self.max_fc = min_depth, max_depth, max_fc
         self.p_bn, self.p_dropout, self.p_pool = p_bn, p_dropout, p_pool
         self.p_residual, self.p_stride, self.p_gap = p_residual, p_stride, p_gap
@@ -229,8 +209,7 @@ class ArchitectureSampler:
             InvalidOptionError: ``n`` is negative, or ``unique`` and the space yields fewer than
                 ``n`` distinct networks within ``100 * n`` draws.
         """
-        if not isinstance(n, int) or n < 0:
-            raise InvalidOptionError(f"n must be an integer >= 0, but got {n!r}")
+        check_int("n", n, 0)
         if not unique:
             return [self.sample(input_shape, num_classes) for _ in range(n)]
         found: dict[str, Architecture] = {}

@@ -1,7 +1,7 @@
 """Shape inference, parameter, FLOP and memory counts for an :class:`Architecture`, in pure Python.
 
 A search controller scores thousands of candidates, so this module imports no torch and builds
-nothing but small frozen records. :func:`tapaskit.builder.build_module` calls it first, so an
+nothing but small frozen records. :func:`tapaskit.space.builder.build_module` calls it first, so an
 invalid network fails here, with the layer's position, before any module exists.
 
 Conventions (per sample, i.e. batch size 1):
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tapaskit.architecture import (
+from tapaskit.space.architecture import (
     Activation,
     Architecture,
     BatchNorm,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tapaskit.errors import InvalidOptionError
+from tapaskit.checks import check_int, check_number
 
 SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "ring", "star")
 _SUPERSAMPLE = 2
@@ -49,14 +49,9 @@ def generate_shapes(
 
 
 def _check_ranges(*, samples: int, res: int, clutter: float) -> None:
-    if samples < 2 * len(SHAPE_NAMES):
-        raise InvalidOptionError(
-            f"samples must be at least {2 * len(SHAPE_NAMES)} (2 per shape), got {samples}"
-        )
-    if not 12 <= res <= 128:
-        raise InvalidOptionError(f"res must be between 12 and 128, got {res}")
-    if not 0.0 <= clutter <= 1.0:
-        raise InvalidOptionError(f"clutter must be between 0 and 1, got {clutter}")
+    check_int("samples", samples, 2 * len(SHAPE_NAMES))  # 2 per shape
+    check_int("res", res, 12, 128)
+    check_number("clutter", clutter, 0.0, 1.0)
 
 
 def _draw(y: np.ndarray, res: int, clutter: float, rng: np.random.Generator) -> np.ndarray:

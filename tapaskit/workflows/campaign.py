@@ -18,31 +18,30 @@ campaign
 
 It is resumable: every experiment has the key ``campaign/<suite>/<fingerprint>/<arch>/<seed>``, a
 rerun skips the keys already in the LDE, so a killed campaign continues where it stopped without
-duplicate rows. Work runs in ``workers`` processes; only the parent process writes to the LDE
-(DuckDB has one writer per file).
+duplicate rows. The trainings run through an :class:`~tapaskit.training.Executor` (local processes
+by default, or a Ray cluster); only the driver writes to the LDE, each result as it arrives.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from lde import ExperimentStore
 
-from tapaskit.architecture import Architecture
-from tapaskit.characterization import characterize_dataset
-from tapaskit.datasets import Dataset, load_dataset
+from tapaskit.checks import check_int
+from tapaskit.datasets import load_dataset
 from tapaskit.errors import InvalidOptionError
-from tapaskit.experiments import architecture_record, dataset_record, experiment_record
-from tapaskit.sampler import ArchitectureSampler
-from tapaskit.shapes import infer_shapes
-from tapaskit.trainer import Hyperparameters, TrainResult, train_architecture
+from tapaskit.space.architecture import Architecture
+from tapaskit.space.sampler import ArchitectureSampler
+from tapaskit.space.shapes import infer_shapes
+from tapaskit.store import architecture_record, dataset_record, experiment_record
+from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingJob, TrainResult
+from tapaskit.workflows.characterize import characterize_dataset
 
 #: The default suite: 13 datasets whose DCNs span easy to hard. Images are down-sampled to at most
 #: 16x16 and subsampled to 2,000 samples, so a training takes seconds on a CPU core.
@@ -71,9 +70,7 @@ SCHEDULE = Hyperparameters(epochs=6, lr=3e-3, batch_size=32, optimizer="adam", v
                            max_train=1000)
 #: Largest forward FLOPs per sample of a pool network on the suite's largest input.
 MAX_FLOPS = 6_000_000
-#: Networks in the default campaign's pool. 300, up from 150 at first: on architectures the
-#: predictor never saw (what a search scores), halving the pool cost TAP 0.17 Kendall tau and
-#: LightGBM 0.13 in scenario C, while on the LDE's own networks it changed nothing (docs/predictor.md).
+#: Networks in the default campaign's pool (why 300: docs/results.md).
 DEFAULT_POOL_SIZE = 300
 REFERENCE_SHAPES = ((1, 8, 8), (1, 16, 16), (3, 16, 16))
 
@@ -153,26 +150,11 @@ def plan_campaign(suite: str = "default", *, archs: int = DEFAULT_POOL_SIZE, epo
                         hparams=hparams, seed=seed)
 
 
-@lru_cache(maxsize=4)
-def _worker_dataset(spec: str) -> Dataset:
-    return load_dataset(spec)
-
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _train_task(spec: str, arch_json: str, hparams: Hyperparameters, seed: int) -> TrainResult:
-    return train_architecture(Architecture.from_json(arch_json), _worker_dataset(spec), hparams,
-                              seed=seed, device=None)
-
-
 def run_campaign(
     plan: CampaignPlan,
     store: ExperimentStore,
     *,
+    executor: Executor | None = None,
     workers: int = 2,
     on_stage: Callable[[str, int], None] | None = None,
     on_result: Callable[[TrainResult], None] | None = None,
@@ -181,64 +163,47 @@ def run_campaign(
 
     Args:
         plan: what to train (see :func:`plan_campaign`).
-        store: the LDE that receives every result; the only writer.
-        workers: training processes (each gets ``cpu_count // workers`` torch threads).
+        store: the LDE that receives every result, as it arrives; the only writer.
+        executor: where the trainings run; None is a :class:`~tapaskit.training.LocalExecutor`
+            with ``workers`` workers (closed at the end).
+        workers: trainings at once when ``executor`` is None.
         on_stage: called with (stage description, number of items) when a stage starts.
         on_result: called after each training is written.
 
     Returns:
         Counts of what was planned, skipped (already in the LDE), trained and how it ended.
     """
-    import time
-
     started = time.perf_counter()
-    if workers < 1:
-        raise InvalidOptionError(f"workers must be >= 1, but got {workers}")
+    own_executor = executor is None
+    executor = executor if executor is not None else LocalExecutor(check_int("workers", workers))
     datasets = [load_dataset(spec) for spec in plan.datasets]
     if on_stage:
         on_stage("characterizing datasets", len(datasets))
     for ds in datasets:
-        characterize_dataset(ds, store=store, seed=plan.seed)
+        characterize_dataset(ds, lde=store, seed=plan.seed)
         if on_stage:
             on_stage(f"DCN of {ds.name}", 0)
     store.add_architectures([architecture_record(a) for a in plan.architectures])
 
-    keys = {(ds.fingerprint, a.arch_hash): plan.key(ds.fingerprint, a)
-            for ds in datasets for a in plan.architectures}
-    done = store.has_keys(list(keys.values()))
-    pending = [(ds, a) for ds in datasets for a in plan.architectures
-               if keys[(ds.fingerprint, a.arch_hash)] not in done]
+    jobs = [TrainingJob(key=plan.key(ds.fingerprint, a), arch=a, dataset=ds, hparams=plan.hparams, seed=plan.seed)
+            for ds in datasets for a in plan.architectures]
+    done = store.has_keys([job.key for job in jobs])
+    pending = [job for job in jobs if job.key not in done]
     if on_stage:
         on_stage("training", len(pending))
     counts = {"ok": 0, "failed": 0}
-    by_name = {ds.name: ds for ds in datasets}
-
-    def write(result: TrainResult) -> None:
-        ds = by_name[result.dataset]
-        record = experiment_record(result, source="seed", key=keys[(ds.fingerprint, result.arch_hash)])
-        store.add_experiments([record], datasets=[dataset_record(ds)])
-        counts["ok" if result.ok else "failed"] += 1
-        if on_result:
-            on_result(result)
-
-    if workers == 1:
-        for ds, arch in pending:
-            write(train_architecture(arch, ds, plan.hparams, seed=plan.seed))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            queue = list(reversed(pending))
-            running: set[Future[TrainResult]] = set()
-            while queue or running:
-                while queue and len(running) < 2 * workers:  # a small backlog keeps workers busy
-                    ds, arch = queue.pop()
-                    running.add(pool.submit(_train_task, ds.name, arch.to_json(), plan.hparams, plan.seed))
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    write(future.result())
+    try:
+        for job, result in executor.run(pending):
+            store.add_experiments([experiment_record(result, source="seed", key=job.key)],
+                                  datasets=[dataset_record(job.dataset)])
+            counts["ok" if result.ok else "failed"] += 1
+            if on_result:
+                on_result(result)
+    finally:
+        if own_executor:
+            executor.close()
     return CampaignReport(
-        datasets=len(datasets), architectures=len(plan.architectures), planned=len(keys),
+        datasets=len(datasets), architectures=len(plan.architectures), planned=len(jobs),
         skipped=len(done), trained=len(pending), ok=counts["ok"], failed=counts["failed"],
         seconds=time.perf_counter() - started)
 
@@ -268,7 +233,7 @@ def data_card(plan: CampaignPlan, store: ExperimentStore, *, command: str) -> st
         "# The embedded default LDE",
         "",
         "Experiments shipped with tapaskit so that a fresh install can predict and search offline. "
-        "Every row is a real training run made by the seeding campaign (`tapaskit/campaign.py`).",
+        "Every row is a real training run made by the seeding campaign (`tapaskit/workflows/campaign.py`).",
         "",
         "## Regenerate",
         "",

@@ -24,15 +24,16 @@ import numpy as np
 
 from lde import ExperimentStore
 
+from tapaskit.checks import check_int, check_number
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor import (
     DEFAULT_PREDICTOR,
     DEFAULT_TAU,
+    make_predictor,
     seeded_predictor,
     select_training_set,
     unseen_architecture_folds,
 )
-from tapaskit.search.base import check_positive_int
 from tapaskit.tracking import Tracker
 
 
@@ -87,9 +88,9 @@ def run_search_benchmark(
         DataError: fewer than 2 datasets with a DCN and at least ``min_pool`` experiments.
         InvalidOptionError: ``picks`` or ``min_pool`` below 1, or a negative ``tau``.
     """
-    picks, min_pool = check_positive_int("picks", picks), check_positive_int("min_pool", min_pool)
-    if not tau >= 0:
-        raise InvalidOptionError(f"tau must be >= 0, but got {tau!r}")
+    picks, min_pool = check_int("picks", picks), check_int("min_pool", min_pool)
+    check_number("tau", tau, 0.0)
+    make_predictor(predictor)  # an unknown name fails before any fit
     started = time.perf_counter()
     frame = store.query()
     frame = frame[frame["dcn"].notna()]

@@ -3,14 +3,14 @@
 Columns: ``net`` (a MetaQNN layer string), ``training_dataset``, ``num_params``, ``depth``, ``lr``
 and ``acc_1`` … ``acc_E`` (validation accuracy after each epoch). Each row becomes one experiment:
 
-- the layer string is parsed by :mod:`tapaskit.metaqnn` into the canonical architecture;
+- the layer string is parsed by :mod:`tapaskit.space.formats` into the canonical architecture;
 - the dataset is named by ``training_dataset``; its input shape and size are known for the
   datasets MetaQNN used (CIFAR-10/100, SVHN, MNIST) and otherwise given by the caller; the class
   count comes from the network's ``SM(n)``; the DCN stays unknown (NULL) unless given;
 - the curve is kept, the peak accuracy is the maximum of the curve, the final accuracy its last
   value; hyperparameters: ``lr`` from the file, epochs = the number of ``acc_`` columns, and
   MetaQNN's documented schedule (Adam, batch 128);
-- params/FLOPs are recomputed by :func:`tapaskit.shapes.infer_shapes` (the file's ``num_params``
+- params/FLOPs are recomputed by :func:`tapaskit.space.shapes.infer_shapes` (the file's ``num_params``
   is kept in ``extra_hparams`` for comparison);
 - every row has an idempotency key, so importing the same file twice adds nothing.
 
@@ -30,8 +30,8 @@ from lde import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentS
 from lde.errors import ImportFormatError, InvalidRecordError
 
 from tapaskit.errors import TapasError
-from tapaskit.metaqnn import parse_metaqnn
-from tapaskit.shapes import infer_shapes
+from tapaskit.space.formats import parse_metaqnn
+from tapaskit.space.shapes import infer_shapes
 
 REQUIRED_COLUMNS = ("net", "training_dataset", "lr")
 #: Input shape (C, H, W) and training-set size of the datasets MetaQNN was run on.

@@ -1,0 +1,100 @@
+"""Fitted predictors cached in the data home, so a repeated search does not refit.
+
+:func:`fit_predictor` selects the LDE experiments in the DCN window (widened when too small),
+fits the named predictor on them and keeps it in ``<data home>/predictors/`` under a key made of
+the window's experiments, their accuracies, the predictor's name, tau and its hyperparameters
+(its members' included, so a toolkit whose defaults changed refits). Only predictors that can be
+saved (:class:`~tapaskit.predictor.persistence.SavablePredictor`) are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lde import ExperimentStore
+
+from tapaskit import paths
+from tapaskit.errors import DataError
+from tapaskit.predictor.base import BasePredictor
+from tapaskit.predictor.persistence import SavablePredictor
+from tapaskit.predictor.registry import DEFAULT_PREDICTOR, seeded_predictor
+from tapaskit.predictor.training_set import DEFAULT_TAU, select_training_set
+
+__all__ = ["PredictorFit", "cache_key", "fit_predictor"]
+
+
+@dataclass(frozen=True)
+class PredictorFit:
+    """How a predictor was fitted: on which window, how many experiments, how long, cached or not."""
+
+    predictor: str
+    tau_requested: float
+    tau_used: float
+    widened: bool
+    experiments: int
+    datasets: tuple[str, ...]
+    cached: bool
+    fit_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["datasets"] = list(self.datasets)
+        return out
+
+
+def cache_key(frame: pd.DataFrame, predictor: str, tau: float | None, params: dict[str, Any]) -> str:
+    """Cache key of a fitted predictor: the window's experiments and accuracies, the predictor and
+    its hyperparameters."""
+    ids = np.sort(frame["experiment_id"].to_numpy()) if "experiment_id" in frame else np.arange(len(frame))
+    digest = hashlib.sha256(ids.tobytes())
+    digest.update(np.ascontiguousarray(frame["peak_accuracy"].to_numpy(dtype=np.float64)).tobytes())
+    digest.update(f"{predictor}|{tau}|{json.dumps(params, sort_keys=True, default=str)}".encode())
+    return digest.hexdigest()[:20]
+
+
+def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PREDICTOR, tau: float = DEFAULT_TAU,
+                  seed: int = 0, exclude: tuple[str, ...] = ()) -> tuple[BasePredictor, PredictorFit]:
+    """The predictor ``name`` fitted on the LDE experiments near ``dcn`` (cached in the data home).
+
+    Args:
+        store: the LDE.
+        dcn: the target dataset's DCN.
+        name: a registry name (:data:`~tapaskit.predictor.PREDICTORS`).
+        tau: half-width of the DCN window (widened when it holds too little).
+        seed: the predictor's seed.
+        exclude: datasets (names or fingerprints) kept out of the window.
+
+    Returns:
+        The fitted predictor and a :class:`PredictorFit`.
+    """
+    selection = select_training_set(store, dcn, tau, exclude=exclude)
+    frame = selection.frame
+    predictor = seeded_predictor(name, seed)
+    cache: Path | None = None
+    if isinstance(predictor, SavablePredictor) and predictor.can_save:
+        key = cache_key(frame, name, selection.tau, predictor.signature())
+        cache = paths.data_home() / "predictors" / f"{name}-{key}-{seed}.pt"
+    started = time.perf_counter()
+    cached = False
+    if cache is not None and cache.is_file():
+        try:
+            predictor, cached = type(predictor).load(cache), True
+        except DataError as exc:  # a damaged entry (a kill mid-write before writes were atomic): refit
+            warnings.warn(f"ignoring the unreadable cached predictor {cache} ({exc}); refitting", stacklevel=2)
+    if not cached:
+        predictor.fit(frame, frame["peak_accuracy"].to_numpy())
+        if cache is not None:
+            predictor.save(cache)
+    fit = PredictorFit(predictor=name, tau_requested=tau, tau_used=selection.tau, widened=selection.widened,
+                       experiments=len(frame), datasets=tuple(sorted(frame["dataset_name"].astype(str).unique())),
+                       cached=cached, fit_seconds=time.perf_counter() - started)
+    return predictor, fit

@@ -1,0 +1,14 @@
+"""The bridge between tapaskit and the LDE: opening a store, records, external imports.
+
+- :func:`open_lde`: nothing (the user's default LDE), a path, or an open store;
+- :mod:`~tapaskit.store.records`: datasets, architectures and training results as LDE records,
+  and :func:`record_training`;
+- :mod:`~tapaskit.store.metaqnn_import`: MetaQNN's CSV of trained networks as LDE experiments.
+"""
+
+from __future__ import annotations
+
+from tapaskit.store.default_lde import open_lde
+from tapaskit.store.records import architecture_record, dataset_record, experiment_record, record_training
+
+__all__ = ["architecture_record", "dataset_record", "experiment_record", "open_lde", "record_training"]

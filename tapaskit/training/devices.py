@@ -1,0 +1,45 @@
+"""Which device a training runs on, and how to tell that a device ran out of memory.
+
+:func:`resolve_device` is the one check of a ``--device`` value (probenets' rule, raised as a
+tapaskit error); :func:`gpu_count` is what executors size their workers by; :func:`is_oom` turns
+an allocation failure on CUDA *or* on the CPU into the ``oom`` status of a training.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from probenets import ProbeOptionError
+from probenets import resolve_device as probe_resolve_device
+
+from tapaskit.errors import InvalidOptionError
+
+__all__ = ["gpu_count", "is_oom", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` checked as a torch device: None is CUDA when present, else the CPU.
+
+    Raises:
+        InvalidOptionError: not a CPU or CUDA device, or CUDA asked for where there is none.
+    """
+    try:
+        return probe_resolve_device(device)
+    except ProbeOptionError as exc:
+        raise InvalidOptionError(str(exc)) from None
+
+
+def gpu_count() -> int:
+    """CUDA devices visible to this process (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory failure (CUDA's error, or a failed CPU allocation)."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "failed to allocate" in text)
