@@ -23,7 +23,7 @@ app = typer.Typer(
     name="tapas",
     help="tapaskit: train-less accuracy prediction (TAPAS) and architecture search for CNNs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -81,6 +81,8 @@ def _global_options(
     home: Annotated[Optional[Path], typer.Option(
         "--home", help="Data home (LDE, MLflow store). Default: $TAPAS_HOME or the user data dir.")] = None,
     lde: LdeOpt = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=lambda v: _print_version(v),
+                                          help="Print tapaskit's version and exit.")] = False,
 ) -> None:
     """tapaskit: characterize datasets, predict accuracy without training, and search CNNs.
 
@@ -97,6 +99,14 @@ def _global_options(
     G.json, G.seed, G.lde = json_, seed, lde
     if home is not None:
         os.environ["TAPAS_HOME"] = str(home)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tapaskit import __version__
+
+        out.print(f"tapaskit {__version__}", highlight=False)
+        raise typer.Exit()
 
 
 def _json_mode(flag: bool) -> bool:
@@ -138,6 +148,17 @@ class _LazyProgress:
 
     def update(self, task: Any, **kwargs: Any) -> None:
         self._progress.update(task, **kwargs)
+
+    def bar(self, description: str) -> Callable[..., None]:
+        """An updater of one bar that is added at its first update (``completed=, total=, info=``)."""
+        tasks: list[Any] = []
+
+        def update(**fields: Any) -> None:
+            if not tasks:
+                tasks.append(self.add_task(description, total=fields.get("total"), info=""))
+            self.update(tasks[0], **fields)
+
+        return update
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -243,14 +264,13 @@ def train_command(
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            tasks: list[Any] = []
+            bar = progress.bar("training")
 
             def callback(epoch: int, loss: float, acc: float) -> None:
-                if not tasks:
-                    tasks.append(progress.add_task("training", total=epochs, info=""))
-                progress.update(tasks[0], completed=epoch, info=f"loss {loss:.3f}  val acc {acc:.4f}")
+                bar(completed=epoch, total=epochs, info=f"loss {loss:.3f}  val acc {acc:.4f}")
 
-        with _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout, max_retries) as runner:
+        with _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout,
+                       max_retries) as runner:
             result, run_id = run_training(dataset, arch, hparams, seed=_seed(seed), device=device,
                                           lde=_lde_path(lde), record=record, progress=callback, executor=runner)
     data = {**result.to_dict(), "mlflow_run_id": run_id}
@@ -296,12 +316,10 @@ def characterize_command(
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            tasks: list[Any] = []
+            bar = progress.bar("probe net")
 
             def callback(epoch: int, epochs: int, acc: float) -> None:
-                if not tasks:
-                    tasks.append(progress.add_task("probe net", total=epochs, info=""))
-                progress.update(tasks[0], completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
+                bar(completed=epoch, total=epochs, info=f"train loss {acc:.4f}")
 
         result = characterize_dataset(dataset, probe=probe or DEFAULT_PROBE, seed=_seed(seed), use_cache=not no_cache,
                                       lde=_lde_path(lde), progress=callback)
@@ -340,6 +358,10 @@ def lde_path_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
     from tapaskit import paths
 
     path = _lde_path(lde) or paths.default_lde_path()
+    if Path(path).is_dir():
+        from tapaskit.errors import InvalidOptionError
+
+        raise InvalidOptionError(f"{path} is a folder; --lde names an LDE file, e.g. {Path(path) / 'lde.duckdb'}")
     _emit(_json_mode(json_), {"path": str(path), "exists": Path(path).exists()},
           lambda: out.print(str(path), highlight=False))
 
@@ -392,6 +414,12 @@ def lde_query_command(
 
         tapas lde query --status all --source search -o runs.parquet
     """
+    from tapaskit.checks import check_int
+    from tapaskit.errors import InvalidOptionError
+
+    check_int("limit", limit, 0)
+    if output is not None and output.suffix not in (".csv", ".parquet"):
+        raise InvalidOptionError(f"--output must end in .csv or .parquet, but got {output.name!r}")
     frame = _open_store(lde, existing=True).query(
         dcn, tau if dcn is not None else None, datasets=dataset or None, exclude_datasets=exclude or (),
         status=None if status == "all" else status, source=source)
@@ -438,15 +466,26 @@ def lde_import_command(
         raise InvalidOptionError("--dcn applies to --format metaqnn only (the open format has a dcn column)")
     import dataclasses
 
+    target = _lde_path(lde)
+    created = target is not None and not target.exists()
     store = _open_store(lde)
-    if format == "metaqnn":
-        from tapaskit.store.metaqnn_import import import_metaqnn
+    try:
+        if format == "metaqnn":
+            from tapaskit.store.metaqnn_import import import_metaqnn
 
-        report = import_metaqnn(store, path, dcn=dcn)
-    else:
-        from lde.io import import_experiments
+            report = import_metaqnn(store, path, dcn=dcn)
+        else:
+            from lde.io import import_experiments
 
-        report = import_experiments(store, path, format=format)
+            from tapaskit.store import check_architecture_record
+
+            report = import_experiments(store, path, format=format, check_architecture=check_architecture_record)
+    except BaseException:
+        if created:  # a refused import into a new --lde leaves no empty LDE behind
+            store.close()
+            for leftover in (target, target.with_name(target.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
     data: dict[str, Any] = {**dataclasses.asdict(report), "path": str(report.path),
                             "lde": str(getattr(store, "path", ""))}
     line = (f"imported {data['inserted']} of {data['experiments']} experiments from {path} "
@@ -458,6 +497,7 @@ def lde_import_command(
 def lde_export_command(
     path: Annotated[Path, typer.Argument(help="Target file (.parquet or .csv).")],
     format: Annotated[Optional[str], typer.Option("--format", help="parquet or csv; default from the suffix.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -471,7 +511,7 @@ def lde_export_command(
     """
     from lde.io import export_experiments
 
-    rows = export_experiments(_open_store(lde, existing=True), path, format=format)
+    rows = export_experiments(_open_store(lde, existing=True), path, format=format, overwrite=force)
     _emit(_json_mode(json_), {"exported": rows, "path": str(path)},
           lambda: out.print(f"exported {rows} experiments to {path}", highlight=False))
 
@@ -551,6 +591,7 @@ def search_command(
     tau: Annotated[float, typer.Option(help="DCN window half-width for the predictor's experiments.")] = 0.05,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the best model, summary and checkpoints.")] = Path("tapas-search"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the search checkpointed in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace another search's results in --out.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu for full trainings (default: cuda when present).")] = None,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
@@ -586,7 +627,7 @@ def search_command(
         max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
         seed=_seed(seed), device=device)
     # options, the dataset, the LDE and a resume checkpoint are checked here, before any output or work
-    search_run = Search(config, out_dir=out_dir, resume=resume, lde=_lde_path(lde))
+    search_run = Search(config, out_dir=out_dir, resume=resume, force=force, lde=_lde_path(lde))
     search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout, max_retries)
     with _progress(not as_json) as progress:
         if progress is not None:
@@ -678,12 +719,10 @@ def benchmark_predictor_command(
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            tasks: list[Any] = []
+            bar = progress.bar("fits")
 
             def callback(done: int, total: int, label: str) -> None:
-                if not tasks:
-                    tasks.append(progress.add_task("fits", total=total, info=""))
-                progress.update(tasks[0], completed=done, total=total, info=label)
+                bar(completed=done, total=total, info=label)
 
         report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
                                          min_datasets=min_datasets, test_fraction=test_fraction,
@@ -757,12 +796,10 @@ def benchmark_search_command(
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            tasks: list[Any] = []
+            bar = progress.bar("held-out datasets")
 
             def callback(name: str, i: int, total: int) -> None:
-                if not tasks:
-                    tasks.append(progress.add_task("held-out datasets", total=total, info=""))
-                progress.update(tasks[0], completed=i, total=total, info=name)
+                bar(completed=i, total=total, info=name)
 
         report = run_search_benchmark(store, predictor=predictor or DEFAULT_PREDICTOR, picks=picks, tau=tau,
                                       seed=_seed(seed), unseen_architectures=unseen_architectures,

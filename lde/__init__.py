@@ -14,8 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from lde.base import ExperimentStore
-from lde.duckdb_store import DuckDBStore
+from typing import Any
+
 from lde.errors import (
     ImportFormatError,
     InvalidArgumentError,
@@ -26,9 +26,6 @@ from lde.errors import (
     ReadOnlyStoreError,
     RecordNotFoundError,
 )
-from lde.io import ImportReport, export_experiments, import_experiments
-from lde.lock import LOCK_TIMEOUT_ENV
-from lde.memory_store import MemoryStore
 from lde.query import DCN_TOLERANCE, ExperimentQuery
 from lde.records import (
     ArchitectureRecord,
@@ -37,8 +34,29 @@ from lde.records import (
     ExperimentSource,
     ExperimentStatus,
 )
-from lde.schema import SCHEMA_VERSION
-from lde.tables import FRAME_COLUMNS
+
+# The names that need duckdb, pandas or pyarrow load on first use, so that importing the errors
+# and records (as every `tapas` command does) starts in milliseconds.
+_LAZY = {
+    "ExperimentStore": "lde.base",
+    "DuckDBStore": "lde.duckdb_store",
+    "MemoryStore": "lde.memory_store",
+    **dict.fromkeys(("ImportReport", "export_experiments", "import_experiments"), "lde.io"),
+    "LOCK_TIMEOUT_ENV": "lde.lock",
+    "SCHEMA_VERSION": "lde.schema",
+    "FRAME_COLUMNS": "lde.tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lde' has no attribute {name!r}")
+
 
 __all__ = [
     "ArchitectureRecord",

@@ -121,22 +121,29 @@ def _csv_table(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
-def export_experiments(store: ExperimentStore, path: str | Path, format: str | None = None) -> int:
+def export_experiments(store: ExperimentStore, path: str | Path, format: str | None = None, *,
+                       overwrite: bool = False) -> int:
     """Write every experiment of ``store`` (and unused datasets/architectures) to a file.
 
     Args:
         store: The store to read.
-        path: The file to write (replaced if it exists; parent folders are created).
+        path: The file to write (parent folders are created); written aside and renamed into place.
         format: ``"parquet"`` or ``"csv"``; ``None`` picks it from the suffix.
+        overwrite: Replace an existing regular file at ``path``.
 
     Returns:
         The number of experiments written.
 
     Raises:
-        InvalidArgumentError: An unknown format or suffix.
+        InvalidArgumentError: An unknown format or suffix; ``path`` exists and ``overwrite`` is
+            off; ``path`` is not a regular file (a device, a folder, a symbolic link), never replaced.
     """
     path = Path(path)
     fmt = _resolve_format(path, format)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise InvalidArgumentError(f"{path} is not a regular file; export to a file path")
+    if path.exists() and not overwrite:
+        raise InvalidArgumentError(f"{path} exists; choose another path or pass --force to replace it")
     table = export_table(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
@@ -411,6 +418,21 @@ def _parse(table: pa.Table) -> _Parsed:
     return _Parsed(experiments, datasets, archs, table.num_rows)
 
 
+def _check_architectures(table: pa.Table, architectures: dict[str, ArchitectureRecord],
+                         check: Callable[[ArchitectureRecord], None]) -> None:
+    hashes = table.column("arch_hash").to_pylist() if "arch_hash" in table.column_names else []
+    first_row = {}
+    for i, arch_hash in enumerate(hashes):
+        first_row.setdefault(str(arch_hash), i)
+    for arch_hash, record in architectures.items():
+        try:
+            check(record)
+        except ValueError as exc:
+            row = first_row.get(str(arch_hash))
+            where = f"row {row + 1}: " if row is not None else ""
+            raise ImportFormatError(f"{where}architecture {arch_hash}: {exc}") from None
+
+
 def import_experiments(
     store: ExperimentStore,
     path: str | Path,
@@ -418,6 +440,7 @@ def import_experiments(
     *,
     batch_size: int = 10_000,
     on_batch: Callable[[int, int], None] | None = None,
+    check_architecture: Callable[[ArchitectureRecord], None] | None = None,
 ) -> ImportReport:
     """Import a file in the open format into ``store``.
 
@@ -432,6 +455,9 @@ def import_experiments(
         format: ``"parquet"`` or ``"csv"``; ``None`` picks it from the suffix.
         batch_size: Experiments per transaction.
         on_batch: Called after each committed batch with (experiments done, experiments total).
+        check_architecture: Called on every architecture before anything is written; a
+            ``ValueError`` it raises (the store knows no network rules, its caller does) rejects
+            the file, naming the first row of that architecture.
 
     Returns:
         An :class:`ImportReport`.
@@ -448,6 +474,8 @@ def import_experiments(
     table = _read(path, fmt)
     _check_columns(path, table.column_names)
     parsed = _parse(table)
+    if check_architecture is not None:
+        _check_architectures(table, parsed.architectures, check_architecture)
     ids = [i for i, _ in parsed.experiments]
     order = sorted(range(len(ids)), key=lambda j: (ids[j] is None, ids[j] or 0))
     experiments = [parsed.experiments[j][1] for j in order]

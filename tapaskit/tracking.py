@@ -8,6 +8,11 @@ nested runs for their full trainings (``parent_run_id``). ``tapas ui`` shows the
 The explicit ``MlflowClient`` API is used instead of MLflow's global "active run" so that worker
 processes and nested runs never depend on hidden global state. Set ``TAPAS_TRACKING=off`` to
 disable tracking (runs then have ``run_id`` None and log nothing).
+
+Tracking never costs a result: the store is created (and migrated) once, under a file lock, so
+two commands starting together on a fresh data home do not race; and any failure of MLflow itself
+is one warning line on stderr, after which that run logs nothing more while the work goes on (its
+LDE row is written all the same).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,19 +52,57 @@ def _flat_params(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _warn(what: str, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    sys.stderr.write(f"warning: MLflow tracking failed while {what} ({reason}); the work goes on untracked\n")
+
+
+def _is_local(uri: str) -> bool:
+    """A store in a local file (SQLite, or a folder), not a tracking server."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock held while a local store is created or migrated (POSIX; elsewhere none)."""
+    if os.name != "posix" or not _is_local(uri):
+        yield
+        return
+    import fcntl
+
+    lock = paths.data_home() / ".mlflow-store.lock"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class TrackedRun:
-    """One MLflow run. Methods are no-ops when tracking is off (``run_id`` is None)."""
+    """One MLflow run. Methods are no-ops when tracking is off (``run_id`` is None), and after a
+    failure of MLflow (one warning, then silence)."""
 
     def __init__(self, client: Any | None, run_id: str | None) -> None:
         self._client = client
         self.run_id = run_id
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if self._client is None:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - tracking must never cost the work its result
+            _warn(what, exc)
+            self._client = None
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self._client is None or not params:
             return
         from mlflow.entities import Param
 
-        self._client.log_batch(self.run_id, params=[Param(k, v) for k, v in _flat_params(params).items()])
+        self._call("logging parameters", self._client.log_batch, self.run_id,
+                   params=[Param(k, v) for k, v in _flat_params(params).items()])
 
     def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None) -> None:
         if self._client is None:
@@ -68,7 +112,7 @@ class TrackedRun:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
         if batch:
-            self._client.log_batch(self.run_id, metrics=batch)
+            self._call("logging metrics", self._client.log_batch, self.run_id, metrics=batch)
 
     def log_metric_series(self, name: str, values: list[float]) -> None:
         """A curve as one metric with a step per value."""
@@ -79,7 +123,8 @@ class TrackedRun:
         now = int(time.time() * 1000)
         metrics = [Metric(name, float(v), now, step) for step, v in enumerate(values)]
         for start in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
-            self._client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
+            if self._client is not None:
+                self._call("logging a curve", self._client.log_batch, self.run_id, metrics=metrics[start:start + 1000])
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
         if self._client is None:
@@ -87,22 +132,26 @@ class TrackedRun:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / artifact_file
             path.write_text(json.dumps(obj, indent=2, default=str))
-            self._client.log_artifact(self.run_id, str(path))
+            self._call(f"logging {artifact_file}", self._client.log_artifact, self.run_id, str(path))
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         if self._client is None:
             return
         local_path = Path(local_path)
-        if local_path.is_dir():
-            self._client.log_artifacts(self.run_id, str(local_path), artifact_path)
-        else:
-            self._client.log_artifact(self.run_id, str(local_path), artifact_path)
+        log = self._client.log_artifacts if local_path.is_dir() else self._client.log_artifact
+        self._call(f"logging {local_path.name}", log, self.run_id, str(local_path), artifact_path)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._client is None:
             return
         for key, value in tags.items():
-            self._client.set_tag(self.run_id, key, str(value))
+            if self._client is not None:
+                self._call("setting tags", self._client.set_tag, self.run_id, key, str(value))
+
+    def end(self, status: str) -> None:
+        """Mark the run ended (FINISHED, FAILED or KILLED)."""
+        if self._client is not None:
+            self._call("ending the run", self._client.set_terminated, self.run_id, status=status)
 
 
 class Tracker:
@@ -119,7 +168,10 @@ class Tracker:
             from mlflow.tracking import MlflowClient
 
             _quiet_mlflow()  # after the import: importing mlflow configures its loggers
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            with _store_lock(self.tracking_uri):  # a fresh store is created and migrated once
+                client = MlflowClient(tracking_uri=self.tracking_uri)
+                client.search_experiments(max_results=1)
+            self._client = client
         return self._client
 
     def experiment_id(self, kind: str) -> str:
@@ -127,8 +179,8 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
-        location = None
-        if self.tracking_uri == paths.tracking_uri() and "MLFLOW_TRACKING_URI" not in os.environ:
+        location = None  # a tracking server decides where artifacts go; a local store keeps them in the data home
+        if _is_local(self.tracking_uri):
             location = (paths.artifact_root() / kind).as_uri()
         try:
             return self.client.create_experiment(name, artifact_location=location)
@@ -155,20 +207,24 @@ class Tracker:
         all_tags = {"tapas.kind": kind, "mlflow.runName": run_name, **(tags or {})}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        created = self.client.create_run(
-            self.experiment_id(kind), run_name=run_name,
-            tags={k: str(v) for k, v in all_tags.items()})
-        run = TrackedRun(self.client, created.info.run_id)
+        try:
+            created = self.client.create_run(
+                self.experiment_id(kind), run_name=run_name,
+                tags={k: str(v) for k, v in all_tags.items()})
+            run = TrackedRun(self.client, created.info.run_id)
+        except Exception as exc:  # noqa: BLE001 - no store, a locked or broken one: work untracked
+            _warn(f"opening the run {run_name!r}", exc)
+            run = TrackedRun(None, None)
         run.log_params(params or {})
         try:
             yield run
         except KeyboardInterrupt:
-            self.client.set_terminated(run.run_id, status="KILLED")
+            run.end("KILLED")
             raise
         except BaseException:
-            self.client.set_terminated(run.run_id, status="FAILED")
+            run.end("FAILED")
             raise
-        self.client.set_terminated(run.run_id, status="FINISHED")
+        run.end("FINISHED")
 
     def runs(self, kind: str) -> list[Any]:
         """All runs of one kind, newest first (for tests and reports)."""

@@ -248,13 +248,35 @@ def test_unreadable_files(tmp_path: Path) -> None:
         import_experiments(MemoryStore(), empty)
 
 
-def test_export_replaces_atomically(tmp_path: Path) -> None:
+def test_export_replaces_atomically_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "out" / "lde.parquet"
     store = fill(MemoryStore())
     export_experiments(store, path)
     store.add_experiment(dataclasses.replace(store.get_experiment(1), key="k3"))
-    assert export_experiments(store, path) == 5
+    with pytest.raises(InvalidArgumentError, match="exists; choose another path or pass --force"):
+        export_experiments(store, path)
+    assert export_experiments(store, path, overwrite=True) == 5
     assert sorted(p.name for p in path.parent.iterdir()) == ["lde.parquet"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "symlink", "device"])
+def test_export_never_replaces_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    store = fill(MemoryStore())
+    if kind == "folder":
+        target = tmp_path / "dir.csv"
+        target.mkdir()
+    elif kind == "symlink":
+        (tmp_path / "real.csv").write_text("keep me")
+        target = tmp_path / "link.csv"
+        target.symlink_to(tmp_path / "real.csv")
+    else:
+        target = Path("/dev/null")
+    with pytest.raises(InvalidArgumentError, match="is not a regular file"):
+        export_experiments(store, target, format="csv", overwrite=True)
+    if kind == "symlink":
+        assert target.is_symlink() and (tmp_path / "real.csv").read_text() == "keep me"
+    if kind == "device":
+        assert target.is_char_device()
 
 
 

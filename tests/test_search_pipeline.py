@@ -101,6 +101,10 @@ def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home)
     run_search(_config(top_k=1), out_dir=out, lde=mini_lde)
     with pytest.raises(InvalidOptionError, match="belongs to another search"):
         run_search(_config(top_k=1, seed=9), out_dir=out, lde=mini_lde, resume=True)
+    before = (out / "summary.json").read_text()
+    with pytest.raises(InvalidOptionError, match="holds another search's results .*--resume .*--force"):
+        run_search(_config(top_k=1, seed=9), out_dir=out, lde=mini_lde)  # never silently replaced
+    assert (out / "summary.json").read_text() == before
 
 
 def test_search_says_when_it_widened_the_dcn_window(mini_lde, tmp_path, home):

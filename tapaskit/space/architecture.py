@@ -359,7 +359,12 @@ class Architecture:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidArchitectureError(f"architecture is not valid JSON: {exc}") from None
-        return cls.from_dict(obj)
+        except RecursionError:  # e.g. 100,000 nested lists: no network nests like that
+            raise InvalidArchitectureError("architecture JSON nests too deeply to be a network") from None
+        try:
+            return cls.from_dict(obj)
+        except RecursionError:
+            raise InvalidArchitectureError("architecture JSON nests too deeply to be a network") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object with the schema tag and every default filled in."""

@@ -203,4 +203,22 @@ def parse_architecture(text_or_path: str | Path) -> Architecture:
     )
 
 
-__all__ = ["parse_architecture", "parse_metaqnn"]
+def parse_architecture_for(text_or_path: str | Path, num_classes: int) -> Architecture:
+    """:func:`parse_architecture` for a dataset of ``num_classes`` classes: a MetaQNN string's
+    ``SM(n)`` must declare that many.
+
+    Raises:
+        InvalidArchitectureError: as :func:`parse_architecture`, or an ``SM(n)`` with another ``n``.
+    """
+    text = str(text_or_path).strip()
+    if text.startswith("[") and _METAQNN_HINT.search(text):
+        arch, declared = parse_metaqnn(text)
+        if declared is not None and declared != num_classes:
+            raise InvalidArchitectureError(
+                f"SM({declared}) declares {declared} classes, but the dataset has {num_classes}; "
+                f"write SM({num_classes}) or leave SM out")
+        return arch
+    return parse_architecture(text_or_path)
+
+
+__all__ = ["parse_architecture", "parse_architecture_for", "parse_metaqnn"]

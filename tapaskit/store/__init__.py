@@ -9,6 +9,19 @@
 from __future__ import annotations
 
 from tapaskit.store.default_lde import open_lde
-from tapaskit.store.records import architecture_record, dataset_record, experiment_record, record_training
+from tapaskit.store.records import (
+    architecture_record,
+    check_architecture_record,
+    dataset_record,
+    experiment_record,
+    record_training,
+)
 
-__all__ = ["architecture_record", "dataset_record", "experiment_record", "open_lde", "record_training"]
+__all__ = [
+    "architecture_record",
+    "check_architecture_record",
+    "dataset_record",
+    "experiment_record",
+    "open_lde",
+    "record_training",
+]

@@ -20,11 +20,25 @@ from lde import (
     ExperimentStore,
 )
 
+from tapaskit.errors import InvalidArchitectureError
 from tapaskit.space.architecture import Architecture
 from tapaskit.datasets import Dataset
 
 if TYPE_CHECKING:  # type hints only: the trainer imports torch, which `tapas lde ...` never needs
     from tapaskit.training.trainer import TrainResult
+
+
+def check_architecture_record(record: ArchitectureRecord) -> None:
+    """An imported architecture row must be a valid network whose hash is that of its JSON.
+
+    Raises:
+        InvalidArchitectureError: the JSON is not a network (malformed, nested without end, a
+            rule broken), or ``arch_hash`` is not the hash of that network.
+    """
+    arch = Architecture.from_json(record.arch_json)
+    if arch.arch_hash != record.arch_hash:
+        raise InvalidArchitectureError(
+            f"arch_hash {record.arch_hash} does not match its JSON, whose hash is {arch.arch_hash}")
 
 
 def dataset_record(dataset: Dataset) -> DatasetRecord:

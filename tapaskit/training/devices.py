@@ -7,6 +7,8 @@ an allocation failure on CUDA *or* on the CPU into the ``oom`` status of a train
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from probenets import ProbeOptionError
@@ -14,7 +16,7 @@ from probenets import resolve_device as probe_resolve_device
 
 from tapaskit.errors import InvalidOptionError
 
-__all__ = ["gpu_count", "is_oom", "resolve_device"]
+__all__ = ["free_memory", "gpu_count", "is_oom", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -43,3 +45,15 @@ def is_oom(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "failed to allocate" in text)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes a training on ``device`` may take: free GPU memory, or the CPU's available memory
+    (None where the system does not say)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

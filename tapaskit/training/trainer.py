@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tapaskit.datasets import Dataset
+from tapaskit.errors import InvalidArchitectureError, InvalidOptionError
 from tapaskit.space.architecture import Architecture
 from tapaskit.space.builder import build_module
-from tapaskit.datasets import Dataset
-from tapaskit.errors import InvalidOptionError
-from tapaskit.training.devices import is_oom, resolve_device
-from tapaskit.space.shapes import infer_shapes
+from tapaskit.space.shapes import NetworkSummary, infer_shapes
+from tapaskit.training.devices import free_memory, is_oom, resolve_device
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -146,6 +146,33 @@ def build_trainable(
     return nn.Sequential(Standardize(mean, std), build_module(arch, input_shape, num_classes))
 
 
+def training_memory(summary: NetworkSummary, dataset: Dataset, hparams: Hyperparameters, device: torch.device) -> int:
+    """Bytes a training needs, roughly: weights, gradients and two optimiser states (float32), the
+    activations of a batch forward and backward, and the data when it is copied to a GPU."""
+    weights = 4 * 4 * summary.params
+    activations = 2 * 4 * summary.activation_memory * hparams.batch_size
+    data = dataset.x.nbytes if device.type == "cuda" else 0
+    return weights + activations + data
+
+
+def check_fits_memory(arch: Architecture, dataset: Dataset, hparams: Hyperparameters,
+                      device: str | torch.device | None = None) -> None:
+    """Refuse a training that cannot fit the device's free memory, before anything is built.
+
+    Raises:
+        InvalidArchitectureError: the estimate of :func:`training_memory` exceeds the free memory,
+            naming both figures.
+    """
+    dev = resolve_device(device)
+    summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)
+    need, free = training_memory(summary, dataset, hparams, dev), free_memory(dev)
+    if free is not None and need > free:
+        raise InvalidArchitectureError(
+            f"the network is too large to train on {dev}: about {need / 2**30:.1f} GiB "
+            f"({summary.params:,} parameters, batch {hparams.batch_size}) against {free / 2**30:.1f} GiB free; "
+            "use fewer filters or units, a smaller --batch-size, or another device")
+
+
 def _split_indices(dataset: Dataset, hparams: Hyperparameters, seed: int) -> tuple[np.ndarray, np.ndarray]:
     train_idx, val_idx = dataset.split(val_fraction=hparams.val_fraction, seed=seed)
     if hparams.max_train is not None and len(train_idx) > hparams.max_train:
@@ -196,6 +223,7 @@ def train_architecture(
     hparams = hparams or Hyperparameters()
     summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)  # raises if invalid
     dev = resolve_device(device)
+    check_fits_memory(arch, dataset, hparams, dev)  # a clear refusal instead of a failed 36 GB allocation
     started = time.perf_counter()
     curve: list[float] = []
     losses: list[float] = []

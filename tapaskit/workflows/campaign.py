@@ -215,7 +215,7 @@ def ship_campaign(plan: CampaignPlan, store: ExperimentStore, target: str | Path
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    rows = export_experiments(store, target, format="parquet")
+    rows = export_experiments(store, target, format="parquet", overwrite=True)
     card = target.with_name("DATA_CARD.md")
     card.write_text(data_card(plan, store, command=command))
     return {"path": str(target), "rows": rows, "bytes": target.stat().st_size, "data_card": str(card)}

@@ -214,19 +214,24 @@ class Search:
         config: what to search (see :class:`SearchConfig` and :data:`PRESETS`).
         out_dir: where the best network, the summary and the checkpoints go.
         resume: continue the search checkpointed in ``out_dir`` (same config required).
+        force: replace the results of another search in ``out_dir`` (otherwise refused).
         lde: the LDE: None (the user's default), a path, or an open store.
         executor: where the full trainings run; None is a :class:`~tapaskit.training.LocalExecutor`
             (one worker per GPU, or one in-process), closed at the end of :meth:`run`.
         events: callbacks for a live display.
     """
 
-    def __init__(self, config: SearchConfig, *, out_dir: str | Path, resume: bool = False,
+    def __init__(self, config: SearchConfig, *, out_dir: str | Path, resume: bool = False, force: bool = False,
                  lde: ExperimentStore | str | Path | None = None, executor: Executor | None = None,
                  events: SearchEvents | None = None) -> None:
         self.config = resolve_config(config)
         self.out = Path(out_dir)
         if self.out.exists() and not self.out.is_dir():
             raise InvalidOptionError(f"out {self.out} is a file; give a folder for the search's results")
+        held = [name for name in ("summary.json", STATE_FILE) if (self.out / name).exists()]
+        if held and not (resume or force):
+            raise InvalidOptionError(f"{self.out} holds another search's results ({held[0]}); use --resume to "
+                                     "continue it, --force to replace it, or another --out")
         self.events = events or SearchEvents()
         self.executor = executor
         self.dataset: Dataset = load_dataset(self.config.dataset)
@@ -507,7 +512,7 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def run_search(config: SearchConfig, *, out_dir: str | Path, resume: bool = False,
+def run_search(config: SearchConfig, *, out_dir: str | Path, resume: bool = False, force: bool = False,
                lde: ExperimentStore | str | Path | None = None, executor: Executor | None = None,
                events: SearchEvents | None = None) -> SearchResult:
     """Run the TAPAS loop for one dataset and write the best network to ``out_dir``.
@@ -517,7 +522,8 @@ def run_search(config: SearchConfig, *, out_dir: str | Path, resume: bool = Fals
     Returns:
         The :class:`SearchResult` (also written to ``out_dir/summary.json``).
     """
-    return Search(config, out_dir=out_dir, resume=resume, lde=lde, executor=executor, events=events).run()
+    return Search(config, out_dir=out_dir, resume=resume, force=force, lde=lde, executor=executor,
+                  events=events).run()
 
 
 __all__ = ["PRESETS", "ProposalSummary", "Search", "SearchConfig", "SearchEvents", "SearchResult",

@@ -13,12 +13,12 @@ from lde import ExperimentStore
 
 from tapaskit.datasets import Dataset, load_dataset
 from tapaskit.space.architecture import Architecture
-from tapaskit.space.formats import parse_architecture
-from tapaskit.space.shapes import infer_shapes
+from tapaskit.space.formats import parse_architecture_for
 from tapaskit.store import open_lde, record_training
 from tapaskit.tracking import Tracker
-from tapaskit.training.devices import resolve_device
 from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingEvents, TrainingJob, TrainResult
+from tapaskit.training.devices import resolve_device
+from tapaskit.training.trainer import check_fits_memory
 
 
 def run_training(
@@ -51,8 +51,8 @@ def run_training(
     """
     resolve_device(device)  # a wrong device fails before a run is opened
     ds = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    net = parse_architecture(arch) if isinstance(arch, str) else arch
-    infer_shapes(net, ds.input_shape, ds.num_classes)  # a network invalid for this data fails before any work
+    net = parse_architecture_for(arch, ds.num_classes) if isinstance(arch, str) else arch
+    check_fits_memory(net, ds, hparams, device)  # invalid for this data, or too large: fails before any work
     store = open_lde(lde) if record else None  # a bad LDE fails before the training, not after it
     params = {"dataset": ds.name, "fingerprint": ds.fingerprint, "arch_hash": net.arch_hash,
               "arch": net.to_json(), "seed": seed, **hparams.to_dict()}
