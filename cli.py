@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-lde_app = typer.Typer(help="The lifelong database of experiments (LDE): stats, query, import, export.",
+lde_app = typer.Typer(help="The lifelong database of experiments (LDE): stats, query, import, export, delete.",
                       no_args_is_help=True)
 benchmark_app = typer.Typer(help="Benchmarks that print JSON: predictor quality, search quality.",
                             no_args_is_help=True)
@@ -51,16 +51,17 @@ GpusPerTrialOpt = Annotated[Optional[float], typer.Option("--gpus-per-trial", he
 CpusPerTrialOpt = Annotated[float, typer.Option("--cpus-per-trial", help="Ray: CPUs (and torch threads) per training.")]
 TrialTimeoutOpt = Annotated[Optional[float], typer.Option("--trial-timeout", help="Ray: seconds after which a training is cancelled and recorded failed.")]
 MaxRetriesOpt = Annotated[int, typer.Option("--max-retries", help="Reruns of a training whose worker process died.")]
+RayDataOpt = Annotated[str, typer.Option("--ray-data", help="Ray: how datasets reach the workers: object-store (sent once) or path (each task loads it by its path or name, which every node must see).")]
 
 
 def _executor(kind: str, workers: int | None, device: str | None, ray_address: str | None,
               gpus_per_trial: float | None, cpus_per_trial: float, trial_timeout: float | None,
-              max_retries: int) -> Any:
+              max_retries: int, ray_data: str) -> Any:
     from tapaskit.training import make_executor
 
     return make_executor(kind, workers=workers, device=device, ray_address=ray_address,
                          gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-                         trial_timeout=trial_timeout, max_retries=max_retries)
+                         trial_timeout=trial_timeout, max_retries=max_retries, ray_data=ray_data)
 
 
 class Globals:
@@ -240,6 +241,7 @@ def train_command(
     cpus_per_trial: CpusPerTrialOpt = 1.0,
     trial_timeout: TrialTimeoutOpt = None,
     max_retries: MaxRetriesOpt = 1,
+    ray_data: RayDataOpt = "object-store",
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -270,7 +272,7 @@ def train_command(
                 bar(completed=epoch, total=epochs, info=f"loss {loss:.3f}  val acc {acc:.4f}")
 
         with _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout,
-                       max_retries) as runner:
+                       max_retries, ray_data) as runner:
             result, run_id = run_training(dataset, arch, hparams, seed=_seed(seed), device=device,
                                           lde=_lde_path(lde), record=record, progress=callback, executor=runner)
     data = {**result.to_dict(), "mlflow_run_id": run_id}
@@ -516,6 +518,56 @@ def lde_export_command(
           lambda: out.print(f"exported {rows} experiments to {path}", highlight=False))
 
 
+@lde_app.command("delete")
+def lde_delete_command(
+    key: Annotated[Optional[list[str]], typer.Option("--key", help="Idempotency key of an experiment (repeat for several).")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="seed, search, train, import or benchmark (repeat for several).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", help="Dataset name or fingerprint (repeat for several).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete experiments, e.g. the bad rows of an import: those that match every filter given
+    (a repeated filter matches any of its values). Any status counts.
+
+    Prints how many experiments match and asks before deleting them, unless `--yes`. Their datasets
+    and architectures stay; their keys are free again, so a corrected file can be imported anew.
+
+    Examples:
+
+        tapas lde delete --source import --dataset cifar10
+
+        tapas lde delete --key campaign/17 --yes --lde /tmp/m.duckdb --json
+    """
+    from tapaskit.errors import InvalidOptionError
+
+    if not (key or source or dataset):
+        raise InvalidOptionError("lde delete needs at least one of --key, --source, --dataset "
+                                 "(given together, an experiment must match all of them)")
+    store = _open_store(lde, existing=True)
+    frame = store.query(status=None, source=source or None, datasets=dataset or None)
+    if key:
+        frame = frame[frame["key"].isin(key)]
+    ids = [int(i) for i in frame["experiment_id"]]
+    where = getattr(store, "path", "the LDE")
+    if ids and not yes:
+        # Asked on stderr by hand: typer.confirm echoes a space to stdout, which --json keeps clean.
+        sys.stderr.write(f"{len(ids)} experiments match in {where}; delete them? [y/N]: ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+        if not answer:  # no terminal to answer on (stdin closed)
+            sys.stderr.write("\n")
+            raise InvalidOptionError(f"{len(ids)} experiments match, and no answer came to the "
+                                     "confirmation; pass --yes to delete without asking")
+        if answer.strip().lower() not in ("y", "yes"):
+            err.print("nothing deleted", highlight=False)
+            raise typer.Exit(1)
+    deleted = store.delete_experiments(ids)
+    line = (f"deleted {deleted} experiments from {where}" if ids
+            else "no experiment matches; nothing deleted")
+    _emit(_json_mode(json_), {"deleted": deleted}, lambda: out.print(line, highlight=False))
+
+
 @lde_app.command("seed")
 def lde_seed_command(
     suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets) or mini.")] = "default",
@@ -528,6 +580,7 @@ def lde_seed_command(
     cpus_per_trial: CpusPerTrialOpt = 1.0,
     trial_timeout: TrialTimeoutOpt = None,
     max_retries: MaxRetriesOpt = 1,
+    ray_data: RayDataOpt = "object-store",
     ship: Annotated[Optional[Path], typer.Option(help="Also export the result to this Parquet file and write its data card beside it.")] = None,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
@@ -566,7 +619,7 @@ def lde_seed_command(
                                 info=f"{result.dataset[:28]} {result.status.value} {result.peak_accuracy or 0:.3f}")
 
         with _executor(executor, workers, None, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout,
-                       max_retries) as runner:
+                       max_retries, ray_data) as runner:
             report = run_campaign(plan, store, executor=runner, on_stage=on_stage, on_result=on_result)
     data = report.to_dict()
     data["command"] = regeneration_command(suite, len(plan.architectures), plan.hparams.epochs,
@@ -600,6 +653,7 @@ def search_command(
     cpus_per_trial: CpusPerTrialOpt = 1.0,
     trial_timeout: TrialTimeoutOpt = None,
     max_retries: MaxRetriesOpt = 1,
+    ray_data: RayDataOpt = "object-store",
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -628,7 +682,8 @@ def search_command(
         seed=_seed(seed), device=device)
     # options, the dataset, the LDE and a resume checkpoint are checked here, before any output or work
     search_run = Search(config, out_dir=out_dir, resume=resume, force=force, lde=_lde_path(lde))
-    search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial, trial_timeout, max_retries)
+    search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial,
+                                    trial_timeout, max_retries, ray_data)
     with _progress(not as_json) as progress:
         if progress is not None:
             tasks: dict[str, Any] = {}
@@ -668,12 +723,14 @@ def search_command(
         out.print(f"DCN {result.dcn:.3f}; predictor {fit.predictor} on {fit.experiments} "
                   f"experiments of {len(fit.datasets)} datasets ({window}); "
                   f"{p.proposals} proposals in {p.seconds:.1f}s", highlight=False)
-        _table("Top candidates, fully trained", ["rank", "arch", "predicted", "real peak", "params", "status"],
-               [[c.rank, c.arch.arch_hash, c.predicted_accuracy, c.result.peak_accuracy, c.result.params,
-                 c.result.status.value] for c in result.candidates])
+        _table("Top candidates, fully trained", ["rank", "arch", "predicted", "validation", "test", "params", "status"],
+               [[c.rank, c.arch.arch_hash, c.predicted_accuracy, c.result.peak_accuracy, c.result.test_accuracy,
+                 c.result.params, c.result.status.value] for c in result.candidates])
         best = result.best
         if best is not None:
-            out.print(f"best {best.arch.arch_hash}: {best.result.peak_accuracy:.4f} → {out_dir}", highlight=False)
+            test = "" if best.result.test_accuracy is None else f", test {best.result.test_accuracy:.4f}"
+            out.print(f"best {best.arch.arch_hash}: validation {best.result.peak_accuracy:.4f}{test} "
+                      f"(chosen on validation; test seen once) → {out_dir}", highlight=False)
 
     _emit(as_json, result.to_dict(), render)
 
@@ -709,12 +766,10 @@ def benchmark_predictor_command(
         tapas benchmark predictor --scenario C --unseen-architectures
     """
     from tapaskit.evaluation.predictor_benchmark import run_predictor_benchmark
-    from tapaskit.predictor import DEFAULT_MIN_DATASETS
 
     as_json = _json_mode(json_)
     scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
     names = [p.strip() for p in predictors.split(",")] if predictors is not None else None
-    min_datasets = DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
         callback = None
@@ -887,6 +942,10 @@ def _check_port_free(port: int) -> None:
                                      "is a UI already running there? Pick another with --port") from None
 
 
+_INTERRUPTED = ("interrupted: every finished result is kept in the LDE; rerun the same command to "
+                "continue (lde seed and keyed imports skip what is stored; search: add --resume)\n")
+
+
 def main() -> None:
     """Entry point of the ``tapas`` console script."""
     from tapaskit.errors import USER_ERRORS
@@ -902,8 +961,15 @@ def main() -> None:
                   else exc.strerror or str(exc))
         sys.stderr.write(f"error: {where}{reason}\n")
         sys.exit(1)
+    except SystemExit as exc:
+        # Typer turns Ctrl-C into exit code 130 without a word, with the KeyboardInterrupt as the
+        # cause of its Exit; a command that explains its own interruption (search) raises its Exit
+        # without that cause.
+        if isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            sys.stderr.write(_INTERRUPTED)
+        raise
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write(_INTERRUPTED)
         sys.exit(130)
 
 

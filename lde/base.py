@@ -19,7 +19,9 @@ Contract (every implementation honours it; ``tests/test_lde_contract.py`` checks
   the batch raises :class:`~lde.errors.InvalidRecordError` and leaves the store unchanged.
   Records are validated when they are built, so a batch can only hold valid records.
 * **Ids.** The store assigns ``experiment_id`` = 1, 2, 3... in insertion order (the id a record
-  carries on input is ignored); ids are never reused.
+  carries on input is ignored); ids are never reused, not even those of deleted experiments.
+* **Deletion.** :meth:`delete_experiments` removes experiments by id, all or none; their keys are
+  free again (the experiment may be added anew), while their datasets and architectures stay.
 * **Thread safety.** One store object may be shared by threads: each method is atomic and runs
   alone. Stores that live in a file also serialise across processes; a process that cannot get the
   file within the lock timeout gets :class:`~lde.errors.LDELockedError`, never a partial write.
@@ -46,7 +48,8 @@ from lde.records import (
     ExperimentStatus,
 )
 
-__all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id", "check_keys"]
+__all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id", "check_experiment_ids",
+           "check_keys"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,25 @@ class ExperimentStore(abc.ABC):
     @abc.abstractmethod
     def select(self, query: ExperimentQuery) -> pd.DataFrame:
         """The experiment frame of the experiments matching a checked query, ordered by id."""
+
+    @abc.abstractmethod
+    def delete_experiments(self, experiment_ids: Iterable[int]) -> int:
+        """Atomically delete the experiments with these ids (e.g. bad rows of an import).
+
+        Ids that are not stored are ignored. Their datasets and architectures stay, even when no
+        experiment references them any more; their keys are free again; their ids are never
+        assigned again.
+
+        Args:
+            experiment_ids: Ids of the experiments to delete.
+
+        Returns:
+            How many experiments were deleted.
+
+        Raises:
+            InvalidArgumentError: A single id instead of an iterable, or an id that is not an
+                integer; nothing is deleted.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Stores that open a connection per operation hold none."""
@@ -346,6 +368,18 @@ def check_experiment_id(experiment_id: Any) -> int:
     if isinstance(experiment_id, bool) or not isinstance(experiment_id, numbers.Integral):
         raise InvalidArgumentError(f"experiment_id must be an integer, but got {experiment_id!r}")
     return int(experiment_id)
+
+
+def check_experiment_ids(experiment_ids: Any) -> set[int]:
+    """``experiment_ids`` as a set of ``int``.
+
+    Raises:
+        InvalidArgumentError: A single id (a common slip) or an id that is not an integer.
+    """
+    if isinstance(experiment_ids, (str, bytes)) or not isinstance(experiment_ids, Iterable):
+        raise InvalidArgumentError(
+            f"experiment_ids must be an iterable of integers, but got {experiment_ids!r}")
+    return {check_experiment_id(i) for i in experiment_ids}
 
 
 def check_keys(keys: Any) -> set[str]:

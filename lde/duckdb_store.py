@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lde.base import ExperimentStore, check_experiment_id, check_keys
+from lde.base import ExperimentStore, check_experiment_id, check_experiment_ids, check_keys
 from lde.errors import LDEFileError, ReadOnlyStoreError, RecordNotFoundError
 from lde.lock import attach, path_lock, resolve_lock_timeout
 from lde.query import ExperimentQuery
@@ -58,6 +59,11 @@ __all__ = ["DuckDBStore"]
 _MAX_PARAMS = 256
 _INHERITED_ENGINES: list[duckdb.DuckDBPyConnection] = []
 _DB = "lde"  # catalog name of the attached file inside the store's in-memory DuckDB
+# Once experiments have been deleted, the comment of the experiments table records the highest id
+# ever assigned (JSON object text), so that new ids continue above a deleted last one. A comment
+# rather than a table: files stay at their schema version and readable by every version.
+_LAST_ID = "last_experiment_id"
+_MAX_ID = 2**63 - 1  # BIGINT
 _DATASET_FIELD_COLUMN = {"input_shape[0]": "in_channels", "input_shape[1]": "in_height",
                          "input_shape[2]": "in_width"}
 
@@ -257,6 +263,20 @@ class DuckDBStore(ExperimentStore):
         finally:
             con.unregister("lde_rows")
 
+    @staticmethod
+    def _last_id(con: duckdb.DuckDBPyConnection) -> int:
+        """The highest experiment id ever assigned (0 for none), deleted ones included."""
+        stored, comment = con.execute(
+            "SELECT (SELECT coalesce(max(experiment_id), 0) FROM experiments), "
+            "(SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = 'experiments')"
+        ).fetchall()[0]
+        try:
+            recorded = int(json.loads(comment)[_LAST_ID])
+        except (TypeError, ValueError, KeyError):  # no comment yet, or one that is not ours
+            recorded = 0
+        return max(int(stored), recorded)
+
     # -- ExperimentStore -------------------------------------------------------------------------
 
     def add_batch(
@@ -280,8 +300,7 @@ class DuckDBStore(ExperimentStore):
                     raise batch.unresolved_error("architecture", unknown)
             keys = {e.key for e in batch.experiments if e.key is not None}
             seen = self._present(con, "experiments", "key", keys) if keys else set()
-            (next_id,) = con.execute(
-                "SELECT coalesce(max(experiment_id), 0) + 1 FROM experiments").fetchall()[0]
+            next_id = self._last_id(con) + 1
             ids: list[int | None] = []
             chosen: list[ExperimentRecord] = []
             for e in batch.experiments:
@@ -329,6 +348,24 @@ class DuckDBStore(ExperimentStore):
                  updated.dcn_seconds, updated.dcn_probe_accuracy, fingerprint],
             )
         return updated
+
+    def delete_experiments(self, experiment_ids: Iterable[int]) -> int:
+        ids = sorted(i for i in check_experiment_ids(experiment_ids) if 1 <= i <= _MAX_ID)
+        with self._transaction() as con:
+            if not ids:
+                return 0
+            last = self._last_id(con)
+            con.register("lde_ids", pa.table({"i": pa.array(ids, pa.int64())}))
+            try:
+                (deleted,) = con.execute(
+                    "DELETE FROM experiments WHERE experiment_id IN (SELECT i FROM lde_ids)"
+                ).fetchall()[0]
+            finally:
+                con.unregister("lde_ids")
+            if deleted:
+                note = json.dumps({_LAST_ID: last})  # digits only: safe inside the quotes
+                con.execute(f"COMMENT ON TABLE experiments IS '{note}'")
+        return int(deleted)
 
     @staticmethod
     def _datasets(con: duckdb.DuckDBPyConnection, fingerprint: str | None = None) -> list[DatasetRecord]:

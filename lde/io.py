@@ -353,7 +353,7 @@ _DATASET_COLUMNS = ("dataset_fingerprint", "dataset_name", "in_channels", "in_he
                     "num_classes", "num_samples", "dcn", "dcn_probe", "dcn_probe_version",
                     "dcn_seed", "dcn_seconds", "dcn_probe_accuracy", "dataset_created_at")
 _ARCHITECTURE_COLUMNS = ("arch_hash", "arch_json", "depth", "num_layers")
-_EXPERIMENT_COLUMNS = ("status", "source", "peak_accuracy", "final_accuracy", "curve", "lr",
+_EXPERIMENT_COLUMNS = ("status", "source", "peak_accuracy", "final_accuracy", "test_accuracy", "curve", "lr",
                        "epochs", "batch_size", "optimizer", "weight_decay", "extra_hparams",
                        "params", "flops", "seconds", "device", "seed", "mlflow_run_id", "key",
                        "created_at")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lde.base import ExperimentStore, check_experiment_id, check_keys
+from lde.base import ExperimentStore, check_experiment_id, check_experiment_ids, check_keys
 from lde.errors import RecordNotFoundError
 from lde.query import ExperimentQuery
 from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord
@@ -29,7 +29,9 @@ class MemoryStore(ExperimentStore):
         self._lock = threading.RLock()
         self._datasets: dict[str, DatasetRecord] = {}
         self._architectures: dict[str, ArchitectureRecord] = {}
-        self._experiments: list[ExperimentRecord] = []
+        # By id; a dict keeps insertion order, which is id order, and survives deletions.
+        self._experiments: dict[int, ExperimentRecord] = {}
+        self._last_id = 0  # the highest id ever assigned: deleted ids are never handed out again
         self._keys: set[str] = set()
 
     def __repr__(self) -> str:
@@ -60,8 +62,9 @@ class MemoryStore(ExperimentStore):
                 if e.key is not None and e.key in self._keys:
                     ids.append(None)
                     continue
-                new_id = len(self._experiments) + 1
-                self._experiments.append(dataclasses.replace(e, experiment_id=new_id))
+                self._last_id += 1
+                new_id = self._last_id
+                self._experiments[new_id] = dataclasses.replace(e, experiment_id=new_id)
                 if e.key is not None:
                     self._keys.add(e.key)
                 ids.append(new_id)
@@ -107,21 +110,26 @@ class MemoryStore(ExperimentStore):
     def get_experiment(self, experiment_id: int) -> ExperimentRecord | None:
         experiment_id = check_experiment_id(experiment_id)
         with self._lock:
-            if 1 <= experiment_id <= len(self._experiments):
-                return self._experiments[experiment_id - 1]
-            return None
+            return self._experiments.get(experiment_id)
 
     def has_keys(self, keys: Iterable[str]) -> set[str]:
         keys = check_keys(keys)
         with self._lock:
             return keys & self._keys
 
+    def delete_experiments(self, experiment_ids: Iterable[int]) -> int:
+        ids = check_experiment_ids(experiment_ids)
+        with self._lock:
+            deleted = [self._experiments.pop(i) for i in ids if i in self._experiments]
+            self._keys.difference_update(e.key for e in deleted if e.key is not None)
+            return len(deleted)
+
     def select(self, query: ExperimentQuery) -> pd.DataFrame:
         with self._lock:
             datasets = {f: d for f, d in self._datasets.items() if query.matches_dataset(d)}
             rows = [
                 (e, datasets[e.dataset_fingerprint], self._architectures[e.arch_hash])
-                for e in self._experiments
+                for e in self._experiments.values()
                 if e.dataset_fingerprint in datasets and query.matches_experiment(e)
             ]
         return frame_to_pandas(frame_table(rows))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -81,11 +82,19 @@ def _invalid(name: str, message: str) -> InvalidRecordError:
     return err
 
 
-def _text(name: str, value: Any, *, optional: bool = False) -> str | None:
+# C0 and C1 control characters and DEL: in a name they could move the cursor or recolour the
+# terminal of whoever lists the LDE (an imported "\x1b[31m..."), so short text fields refuse them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _text(name: str, value: Any, *, optional: bool = False, control: bool = False) -> str | None:
+    """A non-empty string; ``control`` admits control characters (JSON text fields)."""
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value.strip():
         raise _invalid(name, f"{name} must be a non-empty string, but got {value!r}")
+    if not control and _CONTROL.search(value):
+        raise _invalid(name, f"{name} must not contain control characters, but got {value!r}")
     return value
 
 
@@ -243,7 +252,7 @@ class ArchitectureRecord:
 
     def __post_init__(self) -> None:
         _set(self, "arch_hash", _text("arch_hash", self.arch_hash))
-        _set(self, "arch_json", _text("arch_json", self.arch_json))
+        _set(self, "arch_json", _text("arch_json", self.arch_json, control=True))
         _set(self, "depth", _int("depth", self.depth, minimum=0))
         _set(self, "num_layers", _int("num_layers", self.num_layers, minimum=1))
 
@@ -257,6 +266,8 @@ class ExperimentRecord:
         dataset_fingerprint: The dataset trained on (same rule).
         peak_accuracy: Best validation accuracy in [0, 1]; required when ``status`` is ``ok``.
         final_accuracy: Validation accuracy after the last epoch; required when ``status`` is ``ok``.
+        test_accuracy: Accuracy on the dataset's test split, which no selection saw (the epoch
+            was chosen on validation), in [0, 1]; ``None`` when the test split was not evaluated.
         curve: Validation accuracy after each epoch, each in [0, 1]; may be empty.
         status: How the run ended.
         source: Where the experiment came from.
@@ -281,6 +292,7 @@ class ExperimentRecord:
     dataset_fingerprint: str
     peak_accuracy: float | None = None
     final_accuracy: float | None = None
+    test_accuracy: float | None = None
     curve: tuple[float, ...] = ()
     status: ExperimentStatus = ExperimentStatus.OK
     source: ExperimentSource = ExperimentSource.TRAIN
@@ -311,6 +323,7 @@ class ExperimentRecord:
             if value is None and status is ExperimentStatus.OK:
                 raise _invalid(name, f"{name} is required when status is 'ok', but got None")
             _set(self, name, value)
+        _set(self, "test_accuracy", _unit("test_accuracy", self.test_accuracy))
         _set(self, "curve", self._checked_curve(self.curve))
         _set(self, "lr", _real("lr", self.lr, positive=True, optional=True))
         _set(self, "epochs", _int("epochs", self.epochs, minimum=1, optional=True))

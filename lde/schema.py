@@ -10,6 +10,8 @@ Version history:
 1. Tables ``datasets``, ``architectures``, ``experiments``, ``schema_version``.
 2. ``experiments.key``: idempotency keys, so resumed campaigns and re-run imports never duplicate
    an experiment.
+3. ``experiments.test_accuracy``: accuracy on the test split no selection saw (nullable: older
+   rows, and trainings whose test split was not evaluated, have none).
 
 Indexes were measured on a million experiments rather than assumed, and the LDE has none besides
 the primary keys of the two small tables. A unique index on ``experiments.key`` made a key lookup
@@ -33,7 +35,7 @@ from lde.errors import LDEFileError, ReadOnlyStoreError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "V1_DDL", "ensure_schema", "read_version"]
 
 #: The version this code reads and writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: DDL of version 1, kept verbatim: new files start here and migrate forward.
 V1_DDL: tuple[str, ...] = (
@@ -102,6 +104,9 @@ V1_DDL: tuple[str, ...] = (
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "ALTER TABLE experiments ADD COLUMN key VARCHAR",
+    ),
+    2: (
+        "ALTER TABLE experiments ADD COLUMN test_accuracy DOUBLE",  # DuckDB adds no CHECK; the record checks [0, 1]
     ),
 }
 

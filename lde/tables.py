@@ -97,6 +97,8 @@ FRAME_COLUMNS: tuple[FrameColumn, ...] = (
                 "Best validation accuracy in [0, 1]; required when status is ok"),
     FrameColumn("final_accuracy", _FLOAT, "experiments", "final_accuracy", False,
                 "Last-epoch validation accuracy in [0, 1]; required when status is ok"),
+    FrameColumn("test_accuracy", _FLOAT, "experiments", "test_accuracy", False,
+                "Accuracy in [0, 1] on the test split no selection saw; empty when not evaluated"),
     FrameColumn("curve", _CURVE, "experiments", "curve", False,
                 "Accuracy per epoch: a list in Parquet, a JSON array text in CSV"),
     FrameColumn("lr", _FLOAT, "experiments", "lr", False, "Learning rate (> 0)"),
@@ -164,7 +166,7 @@ def _architecture_values(a: ArchitectureRecord | None) -> tuple[Any, ...]:
 def _experiment_values(e: ExperimentRecord | None) -> tuple[Any, ...]:
     if e is None:
         return (None,) * len(EXPERIMENT_COLUMNS)
-    return (e.status.value, e.source.value, e.peak_accuracy, e.final_accuracy, list(e.curve),
+    return (e.status.value, e.source.value, e.peak_accuracy, e.final_accuracy, e.test_accuracy, list(e.curve),
             e.lr, e.epochs, e.batch_size, e.optimizer, e.weight_decay, e.extra_hparams_json,
             e.params, e.flops, e.seconds, e.device, e.seed, e.mlflow_run_id, e.key, e.created_at)
 
@@ -199,7 +201,7 @@ DATASET_TABLE_COLUMNS = ("fingerprint", "name", "in_channels", "in_height", "in_
                          "dcn_seed", "dcn_seconds", "dcn_probe_accuracy", "created_at")
 ARCHITECTURE_TABLE_COLUMNS = ("arch_hash", "arch_json", "depth", "num_layers")
 EXPERIMENT_TABLE_COLUMNS = ("experiment_id", "arch_hash", "dataset_fingerprint", "status",
-                            "source", "peak_accuracy", "final_accuracy", "curve", "lr", "epochs",
+                            "source", "peak_accuracy", "final_accuracy", "test_accuracy", "curve", "lr", "epochs",
                             "batch_size", "optimizer", "weight_decay", "extra_hparams", "params",
                             "flops", "seconds", "device", "seed", "mlflow_run_id", "key",
                             "created_at")
@@ -245,6 +247,7 @@ def experiments_table(records: Sequence[ExperimentRecord], ids: Sequence[int]) -
         "source": pa.array([e.source.value for e in records], _STR),
         "peak_accuracy": pa.array([e.peak_accuracy for e in records], _FLOAT),
         "final_accuracy": pa.array([e.final_accuracy for e in records], _FLOAT),
+        "test_accuracy": pa.array([e.test_accuracy for e in records], _FLOAT),
         "curve": pa.array([e.curve for e in records], _CURVE),
         "lr": pa.array([e.lr for e in records], _FLOAT),
         "epochs": pa.array([e.epochs for e in records], _INT),
@@ -293,6 +296,7 @@ def experiment_from_mapping(m: Mapping[str, Any]) -> ExperimentRecord:
         experiment_id=m["experiment_id"], arch_hash=m["arch_hash"],
         dataset_fingerprint=m["dataset_fingerprint"], status=m["status"], source=m["source"],
         peak_accuracy=m["peak_accuracy"], final_accuracy=m["final_accuracy"],
+        test_accuracy=m.get("test_accuracy"),
         curve=m["curve"] if m["curve"] is not None else (), lr=m["lr"], epochs=m["epochs"],
         batch_size=m["batch_size"], optimizer=m["optimizer"], weight_decay=m["weight_decay"],
         extra_hparams=extra, params=m["params"], flops=m["flops"], seconds=m["seconds"],

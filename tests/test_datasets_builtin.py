@@ -70,6 +70,7 @@ def test_fashion_mnist_dir_override(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(FASHION_MNIST_ENV, str(tmp_path))
     ds = load_dataset("fashion-mnist")
     assert ds.num_samples == 30 and ds.source == str(tmp_path)
+    np.testing.assert_array_equal(ds.test_indices(), np.arange(20, 30))  # the t10k files are the test part
 
 
 def test_fashion_mnist_missing_says_how_to_install(

@@ -121,6 +121,37 @@ class TestRecords:
         with pytest.raises(InvalidRecordError, match=message):
             exp(0, 0, **kw)
 
+    @pytest.mark.parametrize("text", ["\x1b[31mred", "two\rlines", "bell\x07", "nul\x00",
+                                      "del\x7f", "csi\x9b2J"])
+    @pytest.mark.parametrize(("build", "field"), [
+        (lambda t: ds(0, name=t), "name"),
+        (lambda t: DatasetRecord(fingerprint=t, name="n", input_shape=(1, 2, 2), num_classes=2,
+                                 num_samples=1), "fingerprint"),
+        (lambda t: ds(0, dcn_probe=t), "dcn_probe"),
+        (lambda t: ArchitectureRecord(arch_hash=t, arch_json="{}", depth=0, num_layers=1),
+         "arch_hash"),
+        (lambda t: exp(0, 0, key=t), "key"),
+        (lambda t: exp(0, 0, optimizer=t), "optimizer"),
+        (lambda t: exp(0, 0, device=t), "device"),
+        (lambda t: exp(0, 0, mlflow_run_id=t), "mlflow_run_id"),
+    ], ids=["name", "fingerprint", "dcn_probe", "arch_hash", "key", "optimizer", "device",
+            "mlflow_run_id"])
+    def test_text_with_control_characters_is_refused(self, build: Callable, field: str,
+                                                     text: str) -> None:
+        # A name that reaches a terminal must not be able to recolour it or move the cursor.
+        with pytest.raises(InvalidRecordError) as info:
+            build(text)
+        message = str(info.value)
+        assert message == f"{field} must not contain control characters, but got {text!r}"
+        assert message.isprintable()  # the error line itself is safe to print
+        assert info.value.field == field
+
+    def test_json_text_and_printable_unicode_are_accepted(self) -> None:
+        assert ds(0, name="café · données ✓").name == "café · données ✓"
+        a = ArchitectureRecord(arch_hash="h", arch_json='{\n  "layers": []\n}', depth=0, num_layers=1)
+        assert "\n" in a.arch_json
+        assert exp(0, 0, extra_hparams={"note": "\x1b[0m"}).extra_hparams["note"] == "\x1b[0m"
+
     def test_ok_run_needs_accuracies_other_runs_do_not(self) -> None:
         with pytest.raises(InvalidRecordError, match="peak_accuracy is required when status is 'ok'"):
             ExperimentRecord(arch_hash="h", dataset_fingerprint="f")
@@ -298,6 +329,86 @@ class TestExperiments:
         assert frame["key"].nunique() == 20
 
 
+class TestDelete:
+    @pytest.fixture
+    def five(self, store: ExperimentStore) -> ExperimentStore:
+        store.add_experiments([exp(i % 2, i % 2, acc=0.1 * (i + 1), key=f"k{i + 1}")
+                               for i in range(5)], [arch(0), arch(1)], [ds(0), ds(1)])
+        return store
+
+    @staticmethod
+    def ids(store: ExperimentStore) -> list[int]:
+        return [int(i) for i in store.experiments_frame()["experiment_id"]]
+
+    def test_delete_by_ids_counts_and_ignores_unknown_ids(self, five: ExperimentStore) -> None:
+        kept = five.get_experiment(3)
+        assert five.delete_experiments([2, 4, 99, 2]) == 2
+        assert self.ids(five) == [1, 3, 5]
+        assert five.get_experiment(2) is None and five.get_experiment(4) is None
+        assert five.get_experiment(3) == kept
+        assert five.delete_experiments([2, 4]) == 0  # already gone
+        assert five.delete_experiments([]) == 0
+        assert five.delete_experiments(iter([5])) == 1  # any iterable
+        st = five.stats()
+        assert (st["experiments"], st["ok_experiments"]) == (2, 2)
+        assert [p["experiments"] for p in st["per_dataset"]] == [2, 0]
+
+    def test_datasets_and_architectures_stay(self, five: ExperimentStore) -> None:
+        assert five.delete_experiments(range(1, 6)) == 5
+        assert counts(five) == (2, 2, 0)
+        assert five.get_dataset("fp1") == ds(1) and five.get_architecture("h1") == arch(1)
+        assert len(five.query()) == 0
+
+    def test_deleted_keys_are_free_again(self, five: ExperimentStore) -> None:
+        five.delete_experiments([1, 2])
+        assert five.has_keys(["k1", "k2", "k3"]) == {"k3"}
+        assert five.add_experiments([exp(0, 0, acc=0.9, key="k1"), exp(0, 0, key="k3")]) == 1
+        assert five.has_keys(["k1", "k2"]) == {"k1"}
+        frame = five.experiments_frame()
+        assert frame["key"].is_unique and frame.set_index("key").loc["k1", "peak_accuracy"] == 0.9
+
+    def test_ids_are_never_reused(self, five: ExperimentStore) -> None:
+        five.delete_experiments([5])  # the last id
+        assert five.add_experiment(exp(0, 0)) == 6
+        five.delete_experiments([4, 6])
+        assert five.add_experiments([exp(0, 0), exp(1, 1)]) == 2
+        assert self.ids(five) == [1, 2, 3, 7, 8]
+        five.delete_experiments(self.ids(five))  # all of them
+        assert five.add_experiment(exp(0, 0)) == 9
+        assert five.get_experiment(9).experiment_id == 9 and five.get_experiment(5) is None
+
+    @pytest.mark.parametrize(("bad", "message"), [
+        ([1, "2"], "experiment_id must be an integer, but got '2'"),
+        ([1, 2.0], "experiment_id must be an integer, but got 2.0"),
+        ([1, True], "experiment_id must be an integer, but got True"),
+        (3, "experiment_ids must be an iterable of integers, but got 3"),
+        ("12", "experiment_ids must be an iterable of integers, but got '12'"),
+    ])
+    def test_bad_ids_delete_nothing(self, five: ExperimentStore, bad: object, message: str) -> None:
+        with pytest.raises(InvalidArgumentError, match=message):
+            five.delete_experiments(bad)  # type: ignore[arg-type]
+        assert self.ids(five) == [1, 2, 3, 4, 5]
+
+    def test_readers_see_all_of_a_deletion_or_none(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0, key=f"k{i}") for i in range(200)], [arch(0)], [ds(0)])
+        seen: list[int] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            while not stop.is_set():
+                seen.append(len(store.experiments_frame()))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            assert store.delete_experiments(range(1, 151)) == 150
+        finally:
+            stop.set()
+            reader.join()
+        assert set(seen) <= {200, 50}
+        assert len(store.experiments_frame()) == 50
+
+
 class TestQuery:
     @pytest.fixture
     def filled(self, store: ExperimentStore) -> ExperimentStore:
@@ -415,6 +526,17 @@ def test_memory_store_and_duckdb_store_agree(tmp_path: Path) -> None:
     assert stores[0].datasets() == stores[1].datasets()
 
 
+def test_stores_agree_after_deletions(tmp_path: Path) -> None:
+    stores = [MemoryStore(), DuckDBStore(tmp_path / "a.duckdb")]
+    for s in stores:
+        s.add_experiments([full_exp(), exp(1, 1, acc=0.3, key="b"), exp(2, 2, status="oom")],
+                          [arch(0), arch(1), arch(2)], [ds(0, 0.1), ds(1, 0.15), ds(2, None)])
+        s.delete_experiments([1, 3])
+        s.add_experiment(exp(2, 2, acc=0.6, key="c"))
+    pd.testing.assert_frame_equal(stores[0].experiments_frame(), stores[1].experiments_frame())
+    assert stores[0].stats() == stores[1].stats()
+
+
 # --------------------------------------------------------------------------------------------
 # The DuckDB file: schema versions, unusable files, read-only mode, settings
 # --------------------------------------------------------------------------------------------
@@ -455,17 +577,17 @@ class TestSchema:
     def test_new_file_is_created_with_parents_at_current_version(self, tmp_path: Path) -> None:
         path = tmp_path / "a" / "b" / "lde.duckdb"
         store = DuckDBStore(path)
-        assert path.is_file() and store.schema_version == SCHEMA_VERSION == 2
+        assert path.is_file() and store.schema_version == SCHEMA_VERSION == 3
         assert store.path == path
 
     def test_v1_file_is_migrated_and_keeps_its_data(self, tmp_path: Path) -> None:
         old, fresh = tmp_path / "v1.duckdb", tmp_path / "fresh.duckdb"
         make_v1_file(old)
         store = DuckDBStore(old)
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         frame = store.experiments_frame()
         assert len(frame) == 1 and frame.loc[0, "dataset_name"] == "old"
-        assert pd.isna(frame.loc[0, "key"])
+        assert pd.isna(frame.loc[0, "key"]) and pd.isna(frame.loc[0, "test_accuracy"])  # old rows stay valid
         assert store.add_experiment(exp(0, 0, key="new"), architecture=arch(0)) == 2
         assert store.has_keys(["new"]) == {"new"}
         DuckDBStore(fresh)
@@ -477,7 +599,7 @@ class TestSchema:
         make_v1_file(path)
         broken = (*lde_schema.MIGRATIONS[1], "ALTER TABLE no_such_table ADD COLUMN x INT")
         monkeypatch.setitem(lde_schema.MIGRATIONS, 1, broken)
-        with pytest.raises(LDEFileError, match="from schema version 1 to 2 failed .* left at version 1"):
+        with pytest.raises(LDEFileError, match="from schema version 1 to 3 failed .* left at version 1"):
             DuckDBStore(path)
         con = duckdb.connect(str(path), read_only=True)
         assert con.execute("SELECT max(version) FROM schema_version").fetchall() == [(1,)]
@@ -488,10 +610,10 @@ class TestSchema:
         path = tmp_path / "new.duckdb"
         DuckDBStore(path).close()
         con = duckdb.connect(str(path))
-        con.execute("INSERT INTO schema_version VALUES (3, now()::TIMESTAMP)")
+        con.execute("INSERT INTO schema_version VALUES (4, now()::TIMESTAMP)")
         con.close()
         before = digest(path)
-        with pytest.raises(LDEFileError, match="schema version 3, newer than this lde supports"):
+        with pytest.raises(LDEFileError, match="schema version 4, newer than this lde supports"):
             DuckDBStore(path)
         assert digest(path) == before
 
@@ -562,6 +684,19 @@ class TestSchema:
         copy = tmp_path / "copy.duckdb"
         copy.write_bytes(path.read_bytes())
         assert DuckDBStore(copy).stats()["experiments"] == 1
+
+
+def test_deleted_ids_stay_retired_in_the_file(tmp_path: Path) -> None:
+    """Another process (here: another store object) continues above a deleted last id."""
+    path = tmp_path / "lde.duckdb"
+    DuckDBStore(path).add_experiments([exp(0, 0), exp(0, 0), exp(0, 0)], [arch(0)], [ds(0)])
+    assert DuckDBStore(path).delete_experiments([2, 3]) == 2
+    again = DuckDBStore(path)
+    assert again.add_experiment(exp(0, 0)) == 4
+    assert DuckDBStore(path, read_only=True).stats()["experiments"] == 2
+    with pytest.raises(ReadOnlyStoreError):
+        DuckDBStore(path, read_only=True).delete_experiments([1])
+    assert DuckDBStore(path).stats()["experiments"] == 2
 
 
 def test_lde_imports_neither_torch_nor_tapaskit() -> None:

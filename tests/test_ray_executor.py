@@ -114,6 +114,18 @@ def test_a_training_over_the_trial_timeout_is_a_failed_row_with_its_reason(clust
     assert record.status.value == "failed" and record.extra_hparams["message"].startswith("timeout")
 
 
+def test_a_dataset_too_large_for_the_object_store_is_refused_before_any_task(cluster, digits):
+    from tapaskit.errors import InvalidOptionError
+    from tapaskit.space import parse_architecture
+
+    job = TrainingJob(key="big", arch=parse_architecture("[C(8,3,1), SM(10)]"), dataset=digits,
+                      hparams=Hyperparameters(epochs=1))
+    with _ray_executor(workers=1) as executor:
+        executor._object_store = 100_000.0  # a store of 100 kB: digits' 460 kB do not fit in half of it
+        with pytest.raises(InvalidOptionError, match="too large for Ray's object store .* --ray-data path"):
+            executor.run([job])
+
+
 def test_no_cluster_at_the_address_is_one_line_naming_it(home):
     proc = run_tapas("train", "digits", "--arch", "[C(8,3,1), SM(10)]", "--epochs", "1", "--no-record",
                      "--executor", "ray", "--ray-address", "127.0.0.1:9", home=home)

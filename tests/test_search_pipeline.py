@@ -48,6 +48,9 @@ def test_search_writes_a_model_that_runs_with_torch_alone(mini_lde, tmp_path, ho
     result = run_search(_config(), out_dir=out, lde=mini_lde)
     assert result.lde_rows_added == 2
     assert DuckDBStore(mini_lde).stats()["experiments"] == before + 2
+    rows = DuckDBStore(mini_lde).experiments_frame().tail(2)
+    assert (rows["source"] == "search").all() and rows["test_accuracy"].between(0, 1).all()  # finalists: test once
+    assert sorted(c.result.test_accuracy for c in result.candidates) == sorted(rows["test_accuracy"])
     assert len(result.candidates) == 2 and result.best is not None
     written = json.loads((out / "summary.json").read_text())
     assert written == json.loads(json.dumps(result.to_dict(), default=str))

@@ -120,8 +120,11 @@ def _load_fashion_mnist(name: str) -> Dataset:
 @functools.lru_cache(maxsize=2)
 def _fashion_mnist_cached(name: str, folder: str) -> Dataset:
     root = Path(folder)
-    x, y = read_idx_pairs([root / FASHION_MNIST_FILES[0], root / FASHION_MNIST_FILES[2]])
-    return Dataset(name=name, x=x, y=y, class_names=FASHION_MNIST_CLASSES, source=folder)
+    x, y = read_idx_pairs([root / FASHION_MNIST_FILES[0]])
+    x_test, y_test = read_idx_pairs([root / FASHION_MNIST_FILES[2]])  # t10k: the official test set
+    test = np.concatenate([np.zeros(len(y), dtype=bool), np.ones(len(y_test), dtype=bool)])
+    return Dataset(name=name, x=np.concatenate([x, x_test]), y=np.concatenate([y, y_test]),
+                   class_names=FASHION_MNIST_CLASSES, source=folder, test_mask=test)
 
 
 @functools.lru_cache(maxsize=1)

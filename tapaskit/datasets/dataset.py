@@ -1,4 +1,13 @@
-"""The :class:`Dataset` record: validated image arrays, their labels and a content fingerprint."""
+"""The :class:`Dataset` record: validated image arrays, their labels, a content fingerprint, and the
+split into train, validation and a test part that no selection ever sees.
+
+The test part is the dataset's official test set where it has one (``test_mask``: Fashion-MNIST's
+``t10k`` files, a user's ``x_test``/``y_test``), otherwise a fixed stratified
+:data:`TEST_FRACTION` of each class drawn with :data:`TEST_SEED`, a seed of its own, so that no
+choice of a search or training seed moves a sample between test and the rest. :meth:`Dataset.split`
+divides only the rest into train and validation: validation picks epochs and candidates, the test
+part is evaluated once, for the finalists.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,10 @@ from tapaskit.datasets.validation import MIN_SAMPLES_PER_CLASS, validate_arrays
 from tapaskit.errors import DataError, InvalidOptionError
 
 FINGERPRINT_CHARS = 16
+#: Share of each class held out as the test part when a dataset has no official test set.
+TEST_FRACTION = 0.2
+#: Seed of that hold-out; fixed, so the test part never depends on a run's seed.
+TEST_SEED = 20190127
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +44,9 @@ class Dataset:
         source: Human description of the origin (a file path, a package).
         fingerprint: 16 hex characters hashing the content (shape, ``x`` and ``y`` bytes and the
             class count): the same data gives the same fingerprint whatever its name.
+        test_mask: ``(N,)`` booleans marking the official test samples, or ``None`` (then the
+            test part is a fixed stratified hold-out; see the module docstring). Not part of the
+            fingerprint: it says how the content is used, not what it is.
     """
 
     name: str
@@ -38,6 +54,7 @@ class Dataset:
     y: np.ndarray = field(repr=False)
     class_names: tuple[str, ...] | None = None
     source: str = ""
+    test_mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +65,33 @@ class Dataset:
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "source", where)
         object.__setattr__(self, "fingerprint", content_fingerprint(x, y, len(names)))
+        if self.test_mask is not None:
+            mask = np.asarray(self.test_mask, dtype=bool)
+            if mask.shape != (len(y),):
+                raise DataError(f"test_mask must have shape ({len(y)},) in {where}, but got {mask.shape}")
+            if mask.all():
+                raise DataError(f"every sample of {where} is marked as test; nothing is left to train on")
+            object.__setattr__(self, "test_mask", _read_only(mask))
+
+    @property
+    def has_official_test(self) -> bool:
+        """Whether the test part is an official test set (rather than the fixed hold-out)."""
+        return self.test_mask is not None and bool(self.test_mask.any())
+
+    def test_indices(self) -> np.ndarray:
+        """The test part: sorted indices no selection may see (see the module docstring)."""
+        if self.test_mask is not None:
+            return np.flatnonzero(self.test_mask).astype(np.int64)
+        rng = np.random.default_rng(TEST_SEED)
+        order = np.argsort(self.y, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(self.class_counts())])
+        parts = []
+        for k in range(self.num_classes):
+            members = order[starts[k] : starts[k + 1]]
+            # keep at least MIN_SAMPLES_PER_CLASS of each class for train and validation
+            n_test = int(np.clip(round(TEST_FRACTION * len(members)), 0, max(0, len(members) - MIN_SAMPLES_PER_CLASS)))
+            parts.append(rng.permutation(members)[:n_test])
+        return np.sort(np.concatenate(parts)).astype(np.int64)
 
     @property
     def num_classes(self) -> int:
@@ -70,10 +114,10 @@ class Dataset:
         return np.bincount(self.y, minlength=self.num_classes)
 
     def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """A stratified train/validation split, fixed for a given seed.
+        """A stratified train/validation split of the samples outside the test part, fixed for a seed.
 
-        Each class contributes ``round(val_fraction * n_class)`` samples to validation, kept
-        between 1 and ``n_class - 1`` so that every class is in both parts.
+        Each class contributes ``round(val_fraction * n_class)`` of its non-test samples to
+        validation, kept between 1 and ``n_class - 1`` so that every class is in both parts.
 
         Args:
             val_fraction: Fraction of each class that goes to validation, ``0 < val_fraction < 1``.
@@ -90,16 +134,20 @@ class Dataset:
             raise InvalidOptionError(
                 f"val_fraction must satisfy 0 < val_fraction < 1, got {val_fraction}"
             )
-        counts = self.class_counts()
+        rest = np.ones(self.num_samples, dtype=bool)
+        rest[self.test_indices()] = False
+        pool = np.flatnonzero(rest)
+        y = self.y[pool]
+        counts = np.bincount(y, minlength=self.num_classes)
         small = np.flatnonzero(counts < MIN_SAMPLES_PER_CLASS)
         if len(small):
             k = small[0]
             raise DataError(
-                f"class '{self.class_names[k]}' has {counts[k]} samples in {self.name}; "
-                f"a stratified split needs at least {MIN_SAMPLES_PER_CLASS}"
+                f"class '{self.class_names[k]}' has {counts[k]} samples outside the test part in "
+                f"{self.name}; a stratified split needs at least {MIN_SAMPLES_PER_CLASS}"
             )
         rng = np.random.default_rng(seed)
-        order = np.argsort(self.y, kind="stable")
+        order = pool[np.argsort(y, kind="stable")]
         starts = np.concatenate([[0], np.cumsum(counts)])
         val_parts = []
         for k in range(self.num_classes):
@@ -107,9 +155,8 @@ class Dataset:
             n_val = int(np.clip(round(val_fraction * len(members)), 1, len(members) - 1))
             val_parts.append(rng.permutation(members)[:n_val])
         val_idx = np.sort(np.concatenate(val_parts)).astype(np.int64)
-        mask = np.ones(self.num_samples, dtype=bool)
-        mask[val_idx] = False
-        return np.flatnonzero(mask).astype(np.int64), val_idx
+        rest[val_idx] = False
+        return np.flatnonzero(rest).astype(np.int64), val_idx
 
 
 def content_fingerprint(x: np.ndarray, y: np.ndarray, num_classes: int) -> str:

@@ -1,4 +1,5 @@
-"""User data as a NumPy ``.npz`` archive holding arrays ``x`` (images) and ``y`` (labels)."""
+"""User data as a NumPy ``.npz`` archive holding arrays ``x`` (images) and ``y`` (labels), and
+optionally ``x_test`` and ``y_test``: an official test set, kept apart from every selection."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from tapaskit.errors import DataError
 REQUIRED_KEYS = ("x", "y")
 
 
-def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``x`` and ``y`` from an ``.npz`` file.
+def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read ``x`` and ``y`` (and ``x_test``, ``y_test`` when present) from an ``.npz`` file.
 
     ``x`` may be ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` (see
     :func:`~tapaskit.datasets.layout.to_nchw`). ``y`` is ``(N,)`` labels, or ``(N, K)`` one-hot
@@ -24,7 +25,9 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         path: The archive.
 
     Returns:
-        ``(x, y)``: images ``(N, C, H, W)`` in their stored dtype and labels ``(N,)``.
+        ``(x, y, test_mask)``: images ``(N, C, H, W)`` in their stored dtype and labels ``(N,)``,
+        the test samples appended after the others and marked in ``test_mask`` (``None`` without
+        a test set).
 
     Raises:
         DataError: If the file is not a readable ``.npz``, lacks ``x`` or ``y`` (the message lists
@@ -40,11 +43,23 @@ def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"arrays 'x' (images) and 'y' (labels), found: {', '.join(found) or 'none'}"
                 )
             x, y = archive["x"], archive["y"]
+            test = [k for k in ("x_test", "y_test") if k in found]
+            if len(test) == 1:
+                raise DataError(f"{path} has {test[0]} without its pair; give both x_test and y_test, or neither")
+            x_test, y_test = (archive["x_test"], archive["y_test"]) if test else (None, None)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"cannot read {path} as a .npz archive: {exc}") from None
     except ValueError as exc:  # object arrays need pickle, which is never enabled for user files
         raise DataError(f"cannot read {path}: {exc}") from None
-    return to_nchw(x, source=str(path)), _one_hot_to_index(y, source=str(path))
+    x, y = to_nchw(x, source=str(path)), _one_hot_to_index(y, source=str(path))
+    if x_test is None:
+        return x, y, None
+    x_test, y_test = to_nchw(x_test, source=f"{path} (x_test)"), _one_hot_to_index(y_test, source=f"{path} (y_test)")
+    if x_test.shape[1:] != x.shape[1:] or len(x_test) != len(y_test) or y_test.ndim != y.ndim:
+        raise DataError(f"x_test/y_test in {path} must match x/y in image shape and each other in length, "
+                        f"but got {x_test.shape}, {y_test.shape} against {x.shape}, {y.shape}")
+    mask = np.concatenate([np.zeros(len(y), dtype=bool), np.ones(len(y_test), dtype=bool)])
+    return np.concatenate([x, x_test.astype(x.dtype, copy=False)]), np.concatenate([y, y_test]), mask
 
 
 def _one_hot_to_index(y: np.ndarray, *, source: str) -> np.ndarray:

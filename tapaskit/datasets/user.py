@@ -1,9 +1,11 @@
 """User data given by a path, with its format detected from what the path is.
 
-* a folder of class sub-folders of images (:mod:`~tapaskit.datasets.image_folder`);
+* a folder of class sub-folders of images (:mod:`~tapaskit.datasets.image_folder`), or one with
+  ``train/`` and ``test/`` folders of them (``test/`` is then the official test set);
 * a folder holding IDX files, or an IDX file (``*-idx3-ubyte[.gz]``, ``*-idx1-ubyte[.gz]``)
   (:mod:`~tapaskit.datasets.idx_files`);
-* a ``.npz`` archive with ``x`` and ``y`` (:mod:`~tapaskit.datasets.npz_file`);
+* a ``.npz`` archive with ``x`` and ``y``, and optionally ``x_test`` and ``y_test``
+  (:mod:`~tapaskit.datasets.npz_file`);
 * a ``.csv`` / ``.csv.gz`` table with a label column (:mod:`~tapaskit.datasets.csv_file`).
 """
 
@@ -59,12 +61,32 @@ def load_path(path: Path, *, name: str, size: int | None = None) -> Dataset:
     kind = detect_format(path)
     source = str(path)
     if kind == "image-folder":
+        if {p.name for p in path.iterdir() if p.is_dir()} == {"train", "test"}:
+            return _train_test_folders(path, name=name, size=size)
         x, y, names = load_image_folder(path, size=size)
         return Dataset(name=name, x=x, y=y, class_names=names, source=source)
+    test = None
     if kind == "idx":
         x, y = load_idx(path)
     elif kind == "npz":
-        x, y = load_npz(path)
+        x, y, test = load_npz(path)
     else:
         x, y = load_csv(path)
-    return Dataset(name=name, x=x, y=y, source=source)
+    return Dataset(name=name, x=x, y=y, source=source, test_mask=test)
+
+
+def _train_test_folders(path: Path, *, name: str, size: int | None) -> Dataset:
+    """``train/`` and ``test/``, each a folder of the same class sub-folders."""
+    import numpy as np
+
+    x, y, names = load_image_folder(path / "train", size=size)
+    x_test, y_test, test_names = load_image_folder(path / "test", size=size or x.shape[-1])
+    if test_names != names:
+        raise DataError(f"{path / 'test'} must hold the class folders of {path / 'train'} ({', '.join(names)}), "
+                        f"but holds {', '.join(test_names)}")
+    if x_test.shape[1:] != x.shape[1:]:
+        raise DataError(f"images in {path / 'test'} are {x_test.shape[1:]}, in {path / 'train'} {x.shape[1:]}; "
+                        "give --size or make them match")
+    mask = np.concatenate([np.zeros(len(y), dtype=bool), np.ones(len(y_test), dtype=bool)])
+    return Dataset(name=name, x=np.concatenate([x, x_test]), y=np.concatenate([y, y_test]), class_names=names,
+                   source=str(path), test_mask=mask)

@@ -131,15 +131,17 @@ class Variant:
         if not self._changes(base, indices):
             return base if name == base.name else _renamed(base, name)
 
-        x, y, names = base.x, base.y, base.class_names
+        x, y, names, test = base.x, base.y, base.class_names, base.test_mask  # official test samples stay test
         if indices is not None:
             keep = np.isin(y, indices)
             remap = np.full(len(names), -1, dtype=np.int64)
             remap[list(indices)] = np.arange(len(indices))
             x, y, names = x[keep], remap[y[keep]], tuple(names[i] for i in indices)
+            test = None if test is None else test[keep]
         if self.n is not None:
             rows = _stratified_sample(y, len(names), self.n, self._rng(_STEP_SUBSAMPLE), base.name)
             x, y = x[rows], y[rows]
+            test = None if test is None else test[rows]
         if self.gray and x.shape[1] != 1:
             x = _to_gray(x)
         if self.size is not None and x.shape[2:] != (self.size, self.size):
@@ -152,7 +154,9 @@ class Variant:
         if self.label_noise > 0:
             y = _flip_labels(y, len(names), self.label_noise, self._rng(_STEP_LABEL_NOISE))
         source = f"{base.source}, variant of {base.name}"
-        return Dataset(name=name, x=x, y=y, class_names=names, source=source)
+        if test is not None and (not test.any() or test.all()):
+            test = None  # no official test sample left (or nothing else): the fixed hold-out instead
+        return Dataset(name=name, x=x, y=y, class_names=names, source=source, test_mask=test)
 
     def canonical_items(self, class_indices: tuple[int, ...] | None) -> list[tuple[str, str]]:
         """The ``(key, value)`` items of the canonical name, in :data:`VARIANT_KEYS` order.
@@ -229,7 +233,8 @@ def _fraction(options: Mapping[str, str], key: str) -> float:
 
 
 def _renamed(base: Dataset, name: str) -> Dataset:
-    return Dataset(name=name, x=base.x, y=base.y, class_names=base.class_names, source=base.source)
+    return Dataset(name=name, x=base.x, y=base.y, class_names=base.class_names, source=base.source,
+                   test_mask=base.test_mask)
 
 
 def _stratified_sample(

@@ -278,6 +278,18 @@ def _scatter(path: Path, scenario: str, name: str, points: list[tuple[str, np.nd
     return path
 
 
+def _check_reachable_min_datasets(frame: pd.DataFrame, min_datasets: int) -> None:
+    """Refuse a ``min_datasets`` that no DCN window of scenario C can hold, before any fit."""
+    with_dcn = int(frame.loc[frame["dcn"].notna(), "_dataset"].nunique())
+    most = max(with_dcn - 1, 0)  # the held-out dataset never trains its own predictor
+    if min_datasets > most:
+        raise InvalidOptionError(
+            f"min_datasets must be at most {most} (scenario C fits on the datasets with a DCN "
+            f"other than the held-out one, and the LDE has {with_dcn} datasets with a DCN, "
+            f"{int(frame['_dataset'].nunique())} in all), but got {min_datasets}"
+        )
+
+
 def run_predictor_benchmark(
     store: ExperimentStore | pd.DataFrame,
     *,
@@ -287,7 +299,7 @@ def run_predictor_benchmark(
     test_fraction: float = 0.5,
     seed: int = 0,
     min_experiments: int = DEFAULT_MIN_EXPERIMENTS,
-    min_datasets: int = DEFAULT_MIN_DATASETS,
+    min_datasets: int | None = None,
     unseen_architectures: bool = False,
     plot_dir: str | Path | None = None,
     track: bool = True,
@@ -305,7 +317,9 @@ def run_predictor_benchmark(
         test_fraction: share of each dataset held out in scenario A, in (0, 1).
         seed: seeds the splits of scenario A and every predictor.
         min_experiments: scenario C widens the DCN window until it holds this many experiments
-        min_datasets: ... and this many datasets.
+        min_datasets: ... and this many datasets. ``None``: :data:`DEFAULT_MIN_DATASETS`, or
+            as many as there are when the LDE has fewer. A number given must be reachable: at
+            most the datasets with a DCN besides the held-out one (checked before any fit).
         unseen_architectures: keep every test network's architecture out of its training set
             (see the module docstring).
         plot_dir: where the scatter plots go (created); ``None``: no plots unless ``track``,
@@ -321,7 +335,8 @@ def run_predictor_benchmark(
         :data:`tapaskit.predictor.METRICS`; undefined values are ``None``.
 
     Raises:
-        InvalidOptionError: an unknown scenario or predictor, ``test_fraction`` outside (0, 1).
+        InvalidOptionError: an unknown scenario or predictor, ``test_fraction`` outside (0, 1),
+            a ``min_datasets`` below 1 or, with scenario C, above what the LDE can give.
         DataError: the LDE holds no ok experiment.
     """
     started = time.perf_counter()
@@ -335,7 +350,8 @@ def run_predictor_benchmark(
         )
     if not 0.0 < test_fraction < 1.0:
         raise InvalidOptionError(f"test_fraction must be in (0, 1), but got {test_fraction!r}")
-    check_min_datasets(min_datasets)
+    explicit_min_datasets = min_datasets is not None
+    min_datasets = check_min_datasets(DEFAULT_MIN_DATASETS if min_datasets is None else min_datasets)
     factories = _predictor_factories(predictors, seed)
     if plot_dir is not None:  # a folder that cannot be made fails now, not after minutes of fits
         Path(plot_dir).mkdir(parents=True, exist_ok=True)
@@ -346,6 +362,8 @@ def run_predictor_benchmark(
     if len(frame) == 0:
         raise DataError("the LDE holds no ok experiment to benchmark predictors on")
     frame["_dataset"] = _dataset_keys(frame)
+    if explicit_min_datasets and "C" in wanted:
+        _check_reachable_min_datasets(frame, min_datasets)
 
     planned: dict[str, tuple[list[_Task], str | None]] = {}
     for scenario in wanted:

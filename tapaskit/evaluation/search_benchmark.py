@@ -86,7 +86,8 @@ def run_search_benchmark(
 
     Raises:
         DataError: fewer than 2 datasets with a DCN and at least ``min_pool`` experiments.
-        InvalidOptionError: ``picks`` or ``min_pool`` below 1, or a negative ``tau``.
+        InvalidOptionError: ``picks`` or ``min_pool`` below 1, ``picks`` above every pool, or a
+            negative ``tau``.
     """
     picks, min_pool = check_int("picks", picks), check_int("min_pool", min_pool)
     check_number("tau", tau, 0.0)
@@ -99,6 +100,12 @@ def run_search_benchmark(
     if len(held_out) < 2:
         raise DataError(f"the search benchmark needs >= 2 datasets with a DCN and >= {min_pool} "
                         f"experiments each, but the LDE has {len(held_out)}")
+    largest = max(held_out, key=lambda fp: sizes[fp])
+    if picks > sizes[largest]:  # every pick list would be its whole pool: refuse before any fit
+        name = frame.loc[frame["dataset_fingerprint"] == largest, "dataset_name"].iloc[0]
+        raise InvalidOptionError(
+            f"picks must be at most the largest pool, the {sizes[largest]} trained networks of "
+            f"{name}, but got {picks}")
     rng = np.random.default_rng(seed)
     per_dataset: dict[str, dict[str, Any]] = {}
     for i, fingerprint in enumerate(held_out):

@@ -67,7 +67,7 @@ def experiment_record(
     return ExperimentRecord(
         arch_hash=result.arch_hash, dataset_fingerprint=result.fingerprint,
         peak_accuracy=result.peak_accuracy, final_accuracy=result.final_accuracy,
-        curve=tuple(result.curve), status=ExperimentStatus(result.status.value),
+        test_accuracy=result.test_accuracy, curve=tuple(result.curve), status=ExperimentStatus(result.status.value),
         source=ExperimentSource(source), lr=hp.lr, epochs=hp.epochs, batch_size=hp.batch_size,
         optimizer=hp.optimizer, weight_decay=hp.weight_decay,
         extra_hparams={"momentum": hp.momentum, "val_fraction": hp.val_fraction,

@@ -73,6 +73,7 @@ class TrainingJob:
         seed: the training's seed.
         keep_weights: return the best epoch's weights in the result.
         device: ``"cpu"``/``"cuda"``/``"cuda:1"``; None lets the executor choose.
+        evaluate_test: evaluate the best epoch once on the dataset's test part (finalists only).
     """
 
     key: str
@@ -82,6 +83,7 @@ class TrainingJob:
     seed: int = 0
     keep_weights: bool = False
     device: str | None = None
+    evaluate_test: bool = False
 
     @property
     def cost(self) -> float:
@@ -128,7 +130,8 @@ def run_job(job: TrainingJob, device: str | None = None,
     started = time.perf_counter()
     try:
         return train_architecture(job.arch, job.dataset, job.hparams, seed=job.seed,
-                                  device=job.device or device, keep_weights=job.keep_weights, progress=progress)
+                                  device=job.device or device, keep_weights=job.keep_weights,
+                                  evaluate_test=job.evaluate_test, progress=progress)
     except Exception as exc:  # noqa: BLE001 - e.g. a network invalid for this dataset
         return failed_result(job, f"{type(exc).__name__}: {exc}".splitlines()[0],
                              seconds=time.perf_counter() - started)

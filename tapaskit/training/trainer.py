@@ -107,6 +107,7 @@ class TrainResult:
     seed: int
     hparams: Hyperparameters
     message: str = ""
+    test_accuracy: float | None = None
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -200,6 +201,7 @@ def train_architecture(
     seed: int = 0,
     device: str | torch.device | None = None,
     keep_weights: bool = False,
+    evaluate_test: bool = False,
     progress: Callable[[int, float, float], None] | None = None,
 ) -> TrainResult:
     """Train ``arch`` on ``dataset`` and report the validation learning curve.
@@ -211,6 +213,8 @@ def train_architecture(
         seed: drives the split, initialisation, batch order and dropout.
         device: ``"cuda"``, ``"cpu"`` or None for the best available.
         keep_weights: return the weights of the best epoch in ``state_dict``.
+        evaluate_test: evaluate the best epoch's weights (chosen on validation) once on the
+            dataset's test part, into ``test_accuracy``; for finalists only.
         progress: called after each epoch with (epoch, train_loss, val_accuracy).
 
     Returns:
@@ -228,6 +232,7 @@ def train_architecture(
     curve: list[float] = []
     losses: list[float] = []
     best_state: dict[str, torch.Tensor] | None = None
+    test_accuracy: list[float] = []
     status, message = TrainStatus.OK, ""
 
     def result(status: TrainStatus, message: str) -> TrainResult:
@@ -239,6 +244,7 @@ def train_architecture(
             final_accuracy=curve[-1] if curve else None, peak_epoch=peak_epoch,
             seconds=time.perf_counter() - started, device=str(dev), params=summary.params,
             flops=summary.flops, seed=seed, hparams=hparams, message=message,
+            test_accuracy=test_accuracy[0] if test_accuracy and status is TrainStatus.OK else None,
             state_dict=best_state if keep_weights and status is TrainStatus.OK else None,
         )
 
@@ -251,9 +257,13 @@ def train_architecture(
         torch.manual_seed(seed)
         best_holder: list[dict[str, torch.Tensor]] = []
         try:
-            _train_loop(arch, dataset, hparams, dev, train_idx, val_idx, mean, std, seed,
-                        curve, losses, progress, keep_weights, best_holder)
+            model = _train_loop(arch, dataset, hparams, dev, train_idx, val_idx, mean, std, seed,
+                                curve, losses, progress, keep_weights or evaluate_test, best_holder)
             best_state = best_holder[0] if best_holder else None
+            if evaluate_test and best_state is not None:
+                test_accuracy.append(_test_accuracy(model, best_state, dataset, dev))
+            if not keep_weights:
+                best_state = None
         except _Diverged as exc:
             status, message = TrainStatus.DIVERGED, str(exc)
         except Exception as exc:  # a run that breaks must become a record, not a crash
@@ -279,7 +289,7 @@ def _train_loop(
     curve: list[float], losses: list[float],
     progress: Callable[[int, float, float], None] | None, keep_weights: bool,
     best_holder: list[dict[str, torch.Tensor]],
-) -> None:
+) -> nn.Module:
     model = build_trainable(arch, dataset.input_shape, dataset.num_classes, mean, std).to(dev)
     x_train = torch.from_numpy(dataset.x[train_idx]).to(dev)
     y_train = torch.from_numpy(dataset.y[train_idx]).to(dev)
@@ -335,3 +345,16 @@ def _train_loop(
             best_holder[:] = [{k: v.detach().cpu().clone() for k, v in model.state_dict().items()}]
         if progress is not None:
             progress(epoch + 1, mean_loss, acc)
+    return model
+
+
+def _test_accuracy(model: nn.Module, best_state: dict[str, torch.Tensor], dataset: Dataset,
+                   dev: torch.device) -> float | None:
+    """The best epoch's weights evaluated once on the test part (never seen by any selection)."""
+    test_idx = dataset.test_indices()
+    if len(test_idx) == 0:  # too few samples per class to hold any out
+        return None
+    model.load_state_dict(best_state)
+    x = torch.from_numpy(dataset.x[test_idx]).to(dev)
+    y = torch.from_numpy(dataset.y[test_idx]).to(dev)
+    return evaluate(model, x, y)

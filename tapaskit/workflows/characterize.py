@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lde import ExperimentStore
 from probenets import DEFAULT_PROBE, characterize, get_probe
 
@@ -88,7 +90,9 @@ def characterize_dataset(
         hit = cached_characterization(store, ds, probe, seed)
         if hit is not None:
             return hit
-    result = characterize(ds.x, ds.y, probe=probe, seed=seed, progress=progress)
+    rest = np.ones(ds.num_samples, dtype=bool)
+    rest[ds.test_indices()] = False  # the test part is no selection's business, and the DCN selects experiments
+    result = characterize(ds.x[rest], ds.y[rest], probe=probe, seed=seed, progress=progress)
     run_id = None
     if track:
         params = {"dataset": ds.name, "fingerprint": ds.fingerprint, "probe": probe,

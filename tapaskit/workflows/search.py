@@ -136,7 +136,7 @@ class TrainedCandidate:
         r = self.result
         return {"rank": self.rank, "arch_hash": self.arch.arch_hash, "predicted_accuracy": self.predicted_accuracy,
                 "reward": self.reward, "real_peak_accuracy": r.peak_accuracy,
-                "real_final_accuracy": r.final_accuracy, "status": r.status.value, "params": r.params,
+                "real_final_accuracy": r.final_accuracy, "test_accuracy": r.test_accuracy, "status": r.status.value, "params": r.params,
                 "flops": r.flops, "train_seconds": r.seconds, "device": r.device, "curve": list(r.curve),
                 "message": r.message, "mlflow_run_id": self.mlflow_run_id, "architecture": self.arch.to_dict()}
 
@@ -200,6 +200,7 @@ class SearchResult:
             "candidates": [c.to_dict() for c in self.candidates],
             "best": None if best is None else {"arch_hash": best.arch.arch_hash, "rank": best.rank,
                                                "peak_accuracy": best.result.peak_accuracy,
+                                               "test_accuracy": best.result.test_accuracy,
                                                "predicted_accuracy": best.predicted_accuracy},
             "lde_rows_added": self.lde_rows_added, "out_dir": self.out_dir, "files": self.files,
             "mlflow_run_id": self.mlflow_run_id, "timings": self.timings,
@@ -325,8 +326,10 @@ class Search:
         finished = {h: t for h, t in finished.items() if t is not None}
         rank = {cand.arch.arch_hash: i + 1 for i, cand in enumerate(top)}
         by_hash = {cand.arch.arch_hash: cand for cand in top}
+        # the top-K are the finalists: each is evaluated once on the test part, which no selection
+        # reads (the best is chosen on validation accuracy)
         jobs = [TrainingJob(key=self.key(cand.arch), arch=cand.arch, dataset=self.dataset, hparams=hparams,
-                            seed=c.seed, keep_weights=True, device=c.device)
+                            seed=c.seed, keep_weights=True, device=c.device, evaluate_test=True)
                 for cand in top if cand.arch.arch_hash not in finished]
         self.rows_added = sum(self.record(t) for t in finished.values())  # a resumed run may have missed some
         if jobs:
@@ -375,7 +378,8 @@ class Search:
                               parent_run_id=self.parent_run_id, tags={"search_id": self.search_id}) as child:
             child.log_metric_series("val_accuracy", list(r.curve))
             child.log_metric_series("train_loss", list(r.train_loss))
-            child.log_metrics({"peak_accuracy": r.peak_accuracy, "predicted_accuracy": trained.predicted_accuracy,
+            child.log_metrics({"peak_accuracy": r.peak_accuracy, "test_accuracy": r.test_accuracy,
+                               "predicted_accuracy": trained.predicted_accuracy,
                                "seconds": r.seconds, "params": r.params, "flops": r.flops})
             child.set_tags({"status": r.status.value, "device": r.device})
         return replace(trained, mlflow_run_id=child.run_id)
@@ -421,7 +425,8 @@ class Search:
                 files = self.export(best)
                 for name in ("model.py", "architecture.json", "weights.pt"):
                     parent.log_artifact(self.out / name, "best_model")
-                parent.log_metrics({"best_accuracy": best.result.peak_accuracy})
+                parent.log_metrics({"best_accuracy": best.result.peak_accuracy,
+                                    "best_test_accuracy": best.result.test_accuracy})
             self.timings["total"] = time.perf_counter() - started
             result = replace(result, files=files, timings=dict(self.timings))
             _write_atomically(self.out / "summary.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
@@ -483,7 +488,8 @@ class Search:
                 peak_accuracy=entry["peak_accuracy"], final_accuracy=entry["final_accuracy"],
                 peak_epoch=entry["peak_epoch"], seconds=entry["seconds"], device=entry["device"],
                 params=entry["params"], flops=entry["flops"], seed=entry["seed"],
-                hparams=Hyperparameters(**entry["hparams"]), message=entry.get("message", ""))
+                hparams=Hyperparameters(**entry["hparams"]), message=entry.get("message", ""),
+                test_accuracy=entry.get("test_accuracy"))
         except Exception:  # noqa: BLE001 - a damaged resume file: train that candidate again
             return None
         if result.ok and not self._candidate_path(cand.arch, ".pt").is_file():
