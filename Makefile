@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/tapas search digits --preset quick --out out/demo
+	$(BIN)/tapas search digits --preset quick --out out/demo --force
 
 test: setup
 	$(BIN)/python -m pytest -q
