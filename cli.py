@@ -731,8 +731,36 @@ def search_command(
             test = "" if best.result.test_accuracy is None else f", test {best.result.test_accuracy:.4f}"
             out.print(f"best {best.arch.arch_hash}: validation {best.result.peak_accuracy:.4f}{test} "
                       f"(chosen on validation; test seen once) → {out_dir}", highlight=False)
+        if result.mlflow_run_id:
+            out.print(f"MLflow run {result.mlflow_run_id} (tapas ui; past searches: tapas searches)", highlight=False)
 
     _emit(as_json, result.to_dict(), render)
+
+
+@app.command("searches")
+def searches_command(
+    limit: Annotated[int, typer.Option(help="Searches to list, newest first.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """List past searches from the tracking store: dataset, when, how they ended, the best network's
+    validation and test accuracy, the MLflow run and the output folder.
+
+    Examples:
+
+        tapas searches
+
+        tapas searches --limit 5 --json
+    """
+    import dataclasses
+
+    from tapaskit.workflows.search import past_searches
+
+    found = past_searches(limit)
+    _emit(_json_mode(json_), [dataclasses.asdict(s) for s in found], lambda: _table(
+        "Searches, newest first", ["started (UTC)", "dataset", "strategy", "status", "best validation", "test",
+                                   "MLflow run", "folder"],
+        [[s.started, s.dataset, s.strategy, s.status, s.best_validation_accuracy, s.best_test_accuracy,
+          s.mlflow_run_id, s.out_dir] for s in found]))
 
 
 # -------------------------------------------------------------------------------------- benchmarks

@@ -190,8 +190,7 @@ class Tracker:
                 raise
             return found.experiment_id
 
-    @contextmanager
-    def run(
+    def start(
         self,
         kind: str,
         run_name: str,
@@ -199,11 +198,14 @@ class Tracker:
         *,
         tags: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
-    ) -> Iterator[TrackedRun]:
-        """A run that ends FINISHED, or FAILED/KILLED when the block raises."""
+    ) -> TrackedRun:
+        """Open a run now (its clock starts); the caller ends it with :meth:`TrackedRun.end`.
+
+        For work whose start and end are events (a training in a worker), where :meth:`run`'s
+        ``with`` block does not fit.
+        """
         if not self.enabled:
-            yield TrackedRun(None, None)
-            return
+            return TrackedRun(None, None)
         all_tags = {"tapas.kind": kind, "mlflow.runName": run_name, **(tags or {})}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
@@ -216,6 +218,20 @@ class Tracker:
             _warn(f"opening the run {run_name!r}", exc)
             run = TrackedRun(None, None)
         run.log_params(params or {})
+        return run
+
+    @contextmanager
+    def run(
+        self,
+        kind: str,
+        run_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Iterator[TrackedRun]:
+        """A run that ends FINISHED, or FAILED/KILLED when the block raises."""
+        run = self.start(kind, run_name, params, tags=tags, parent_run_id=parent_run_id)
         try:
             yield run
         except KeyboardInterrupt:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import run_tapas
+from conftest import json_out, run_tapas
 from lde import DuckDBStore
 
 from tapaskit.workflows.campaign import plan_campaign, run_campaign
@@ -74,6 +74,18 @@ def test_search_writes_a_model_that_runs_with_torch_alone(mini_lde, tmp_path, ho
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.mlflow_run_id]
     assert parents and len(children) == 2
+    assert parents[0].data.tags["mlflow.runName"] == "search digits · reinforce"
+    client = Tracker().client
+    for child in children:  # each training's run was open while it trained and logged its epochs live
+        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == [1]
+        assert child.info.start_time <= history[0].timestamp <= child.info.end_time
+        assert child.data.tags["mlflow.runName"].startswith("train digits · ")
+        assert child.info.status == "FINISHED" and child.data.params["dataset"] == "digits"
+    listed = json_out(run_tapas("searches", "--json", home=home))  # `tapas searches` finds it
+    assert [(s["search_id"], s["out_dir"], s["status"]) for s in listed] == [(result.search_id, str(out.resolve()),
+                                                                            "FINISHED")]
+    assert listed[0]["best_test_accuracy"] == pytest.approx(result.best.result.test_accuracy)
 
 
 def test_killed_search_resumes_without_duplicates(mini_lde, tmp_path, home):

@@ -51,7 +51,7 @@ from tapaskit.search import STRATEGIES, Candidate, Reward, StrategyResult
 from tapaskit.space.architecture import Architecture
 from tapaskit.space.export import write_model_files
 from tapaskit.store import open_lde, record_training
-from tapaskit.tracking import Tracker
+from tapaskit.tracking import TrackedRun, Tracker
 from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingEvents, TrainingJob, TrainResult
 from tapaskit.training.devices import resolve_device
 from tapaskit.training.trainer import TrainStatus
@@ -335,25 +335,40 @@ class Search:
         if jobs:
             self.events.say(f"fully training {len(jobs)} of the top {len(top)} candidates ({c.epochs} epochs each)")
         ev = self.events
-        training_events = TrainingEvents(
-            started=(lambda job: ev.training_started(order[job.key], len(jobs), job.arch)) if ev.training_started else None,
-            epoch=(lambda job, e, loss, acc: ev.training_epoch(job.arch, e, loss, acc)) if ev.training_epoch else None)
         order = {job.key: i for i, job in enumerate(jobs)}
+        live: dict[str, TrackedRun] = {}  # each training's MLflow run, open while it trains
+        curves_logged: set[str] = set()
+
+        def started(job: TrainingJob) -> None:
+            live[job.key] = self._open_run(by_hash[job.arch.arch_hash], job)
+            if ev.training_started:
+                ev.training_started(order[job.key], len(jobs), job.arch)
+
+        def epoch(job: TrainingJob, e: int, loss: float, acc: float) -> None:
+            if job.key in live:
+                live[job.key].log_metrics({"val_accuracy": acc, "train_loss": loss}, step=e)
+                curves_logged.add(job.key)
+            if ev.training_epoch:
+                ev.training_epoch(job.arch, e, loss, acc)
+
         executor = self.executor or LocalExecutor(device=c.device)
         with self._timed("train"):
             try:
-                for done, (job, result) in enumerate(executor.run(jobs, training_events)):
+                for done, (job, result) in enumerate(executor.run(jobs, TrainingEvents(started=started, epoch=epoch))):
                     cand = by_hash[job.arch.arch_hash]
                     trained = TrainedCandidate(rank=rank[cand.arch.arch_hash], arch=cand.arch,
                                                predicted_accuracy=float(cand.predicted), reward=float(cand.reward),
                                                result=result)
-                    trained = self._track(trained)
+                    run = live.pop(job.key, None) or self._open_run(cand, job)  # no start event came
+                    trained = self._close_run(run, trained, curve_logged=job.key in curves_logged)
                     self._save_candidate(trained)
                     self.rows_added += self.record(trained)
                     finished[cand.arch.arch_hash] = trained
                     if ev.training_done:
                         ev.training_done(done, len(jobs), result)
             finally:
+                for run in live.values():  # trainings cut short (Ctrl-C, an error): their runs say so
+                    run.end("KILLED")
                 if self.executor is None:
                     executor.close()
         return [finished[cand.arch.arch_hash] for cand in top]
@@ -370,19 +385,28 @@ class Search:
         return record_training(self.store, self.dataset, trained.arch, trained.result, source="search",
                                key=key, mlflow_run_id=trained.mlflow_run_id)
 
-    def _track(self, trained: TrainedCandidate) -> TrainedCandidate:
-        """The nested MLflow run of one full training."""
-        r, arch = trained.result, trained.arch
-        with self.tracker.run("search", f"train {arch.arch_hash}",
-                              {"arch_hash": arch.arch_hash, "arch": arch.to_json(), **r.hparams.to_dict()},
-                              parent_run_id=self.parent_run_id, tags={"search_id": self.search_id}) as child:
-            child.log_metric_series("val_accuracy", list(r.curve))
-            child.log_metric_series("train_loss", list(r.train_loss))
-            child.log_metrics({"peak_accuracy": r.peak_accuracy, "test_accuracy": r.test_accuracy,
-                               "predicted_accuracy": trained.predicted_accuracy,
-                               "seconds": r.seconds, "params": r.params, "flops": r.flops})
-            child.set_tags({"status": r.status.value, "device": r.device})
-        return replace(trained, mlflow_run_id=child.run_id)
+    def _open_run(self, cand: Candidate, job: TrainingJob) -> TrackedRun:
+        """The nested MLflow run of one full training, opened when the training starts, so that it
+        shows its epochs live and lasts as long as the training."""
+        ds = self.dataset
+        return self.tracker.start(
+            "search", f"train {ds.name} · {cand.arch.arch_hash}",
+            {"dataset": ds.name, "dcn": self.characterization.dcn, "arch_hash": cand.arch.arch_hash,
+             "predicted_accuracy": float(cand.predicted), **job.hparams.to_dict()},
+            parent_run_id=self.parent_run_id, tags={"search_id": self.search_id, "dataset": ds.name})
+
+    def _close_run(self, run: TrackedRun, trained: TrainedCandidate, *, curve_logged: bool) -> TrainedCandidate:
+        """Log a finished training's figures on its run and end it."""
+        r = trained.result
+        if not curve_logged:  # no epoch events came (Ray workers send none): the curve at once
+            run.log_metric_series("val_accuracy", list(r.curve))
+            run.log_metric_series("train_loss", list(r.train_loss))
+        run.log_metrics({"peak_accuracy": r.peak_accuracy, "test_accuracy": r.test_accuracy,
+                         "predicted_accuracy": trained.predicted_accuracy,
+                         "seconds": r.seconds, "params": r.params, "flops": r.flops})
+        run.set_tags({"status": r.status.value, "device": r.device})
+        run.end("FINISHED" if r.ok else "FAILED")
+        return replace(trained, mlflow_run_id=run.run_id)
 
     # -- 6. export ----------------------------------------------------------------------------
     def export(self, best: TrainedCandidate) -> dict[str, str]:
@@ -408,8 +432,9 @@ class Search:
         self.fit_predictor()
         c, ds = self.config, self.dataset
         params = {**asdict(c), "fingerprint": ds.fingerprint, "dcn": self.characterization.dcn,
-                  "search_id": self.search_id, "resumed": bool(self.state)}
-        with self.tracker.run("search", f"search {ds.name}", params, tags={"search_id": self.search_id}) as parent:
+                  "search_id": self.search_id, "resumed": bool(self.state), "out_dir": str(self.out.resolve())}
+        with self.tracker.run("search", f"search {ds.name} · {c.strategy}", params,
+                              tags={"search_id": self.search_id, "dataset": ds.name}) as parent:
             self.parent_run_id = parent.run_id
             self.propose()
             parent.log_metric_series("batch_mean_reward", list(self.proposal_summary.batch_mean_reward))
@@ -518,6 +543,44 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class PastSearch:
+    """One search as its MLflow run remembers it (``tapas searches``)."""
+
+    search_id: str
+    dataset: str
+    strategy: str
+    started: str  # ISO time, UTC
+    status: str  # FINISHED, FAILED, KILLED or RUNNING
+    best_validation_accuracy: float | None
+    best_test_accuracy: float | None
+    mlflow_run_id: str
+    out_dir: str | None
+
+
+def past_searches(limit: int | None = None) -> list[PastSearch]:
+    """The searches in the tracking store, newest first (at most ``limit``)."""
+    from datetime import UTC, datetime
+
+    if limit is not None:
+        check_int("limit", limit, 1)
+    found = []
+    for run in Tracker().runs("search"):
+        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        if "mlflow.parentRunId" in tags:
+            continue  # a training inside a search
+        found.append(PastSearch(
+            search_id=tags.get("search_id", ""), dataset=params.get("dataset", tags.get("dataset", "")),
+            strategy=params.get("strategy", ""),
+            started=datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="seconds"),
+            status=run.info.status, best_validation_accuracy=metrics.get("best_accuracy"),
+            best_test_accuracy=metrics.get("best_test_accuracy"), mlflow_run_id=run.info.run_id,
+            out_dir=params.get("out_dir")))
+        if limit is not None and len(found) == limit:
+            break
+    return found
+
+
 def run_search(config: SearchConfig, *, out_dir: str | Path, resume: bool = False, force: bool = False,
                lde: ExperimentStore | str | Path | None = None, executor: Executor | None = None,
                events: SearchEvents | None = None) -> SearchResult:
@@ -532,5 +595,5 @@ def run_search(config: SearchConfig, *, out_dir: str | Path, resume: bool = Fals
                   events=events).run()
 
 
-__all__ = ["PRESETS", "ProposalSummary", "Search", "SearchConfig", "SearchEvents", "SearchResult",
+__all__ = ["PRESETS", "PastSearch", "ProposalSummary", "Search", "SearchConfig", "SearchEvents", "SearchResult",
            "TrainedCandidate", "resolve_config", "run_search"]
