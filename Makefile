@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@# PYTHONWARNINGS hides setuptools' notice on editable installs; errors still show
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@echo "installed tapaskit $$($(BIN)/python -c 'import tapaskit; print(tapaskit.__version__)') with torch $$($(BIN)/python -c 'import torch; print(torch.__version__)') in $(VENV)"
 	touch $(STAMP)
 
 demo: setup
