@@ -902,13 +902,14 @@ def benchmark_search_command(
 # ---------------------------------------------------------------------------------------------- ui
 @app.command("ui")
 def ui_command(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the UI to this machine.")] = "127.0.0.1",
     json_: JsonOpt = False,
 ) -> None:
-    """Start the MLflow UI on 127.0.0.1 against the toolkit's tracking store.
+    """Start the MLflow UI against the toolkit's tracking store; print its address once it answers.
 
-    Runs from characterize, train, benchmark and search are all there (experiments `tapas/...`).
-    Stop it with Ctrl-C.
+    Runs from characterize, train, benchmark and search are all there (experiments `tapas/...`);
+    the address printed opens the searches. Stop it with Ctrl-C.
 
     Examples:
 
@@ -919,25 +920,27 @@ def ui_command(
     import contextlib
     import signal
     import subprocess
+    import time
+    import urllib.request
 
     from tapaskit import paths
     from tapaskit.tracking import Tracker
 
-    _check_port_free(port)
+    _check_port_free(port, host)
     uri = paths.tracking_uri()
-    for kind in ("characterize", "train", "search", "benchmark"):  # so the UI lists them all at once
-        Tracker(uri).experiment_id(kind)
-    url = f"http://127.0.0.1:{port}"
-    info = {"url": url, "tracking_uri": uri}
-    if _json_mode(json_):
-        sys.stdout.write(json.dumps(info) + "\n")
-    else:
-        err.print(f"MLflow UI on {url}  (store: {uri}); Ctrl-C stops it", highlight=False)
-    sys.stdout.flush()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(port)]
+    ids = {kind: Tracker(uri).experiment_id(kind)  # so the UI lists them all at once
+           for kind in ("characterize", "train", "search", "benchmark")}
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    # One server process and no job runner: MLflow 3 otherwise starts about ten job-consumer
+    # processes at launch, which cost a 2-core machine a minute before the first page.
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
+               "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     # own process group, so stopping tapas (Ctrl-C or SIGTERM) stops the server and its workers too
-    process = subprocess.Popen(command, start_new_session=True)
+    log = paths.data_home() / "mlflow-ui.log"  # the server's own log, kept out of the terminal
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, start_new_session=True, env=env, stdout=handle, stderr=handle)
 
     def stop(*_: Any) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -945,6 +948,24 @@ def ui_command(
 
     signal.signal(signal.SIGTERM, stop)
     try:
+        while process.poll() is None:  # the address is printed when it answers, not before
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        if process.poll() is not None:
+            from tapaskit.errors import InvalidOptionError
+
+            detail = log.read_text(errors="replace").strip().splitlines()
+            raise InvalidOptionError(f"the MLflow server stopped at start ({detail[-1] if detail else 'no message'}; "
+                                     f"its log: {log})")
+        url = f"{base}/#/experiments/{ids['search']}"
+        if _json_mode(json_):
+            sys.stdout.write(json.dumps({"url": base, "searches": url, "tracking_uri": uri}) + "\n")
+        else:
+            err.print(f"MLflow UI on {url}  (store: {uri}); Ctrl-C stops it", highlight=False)
+        sys.stdout.flush()
         code = process.wait()
     except KeyboardInterrupt:
         stop()
@@ -953,7 +974,7 @@ def ui_command(
         raise typer.Exit(code)
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, host: str = "127.0.0.1") -> None:
     """One line instead of the server's traceback or log when the UI could not listen on ``port``."""
     import socket
 
@@ -961,12 +982,12 @@ def _check_port_free(port: int) -> None:
 
     if not 1 <= port <= 65535:
         raise InvalidOptionError(f"port must be in 1..65535, but got {port}")
-    with socket.socket() as probe:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError as exc:
-            raise InvalidOptionError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); "
+            raise InvalidOptionError(f"cannot listen on {host}:{port} ({exc.strerror}); "
                                      "is a UI already running there? Pick another with --port") from None
 
 
