@@ -79,3 +79,18 @@ def test_the_cache_key_follows_the_hyperparameters_members_included(monkeypatch)
     assert EnsemblePredictor().get_params() == default.get_params()
     assert ensemble_key(EnsemblePredictor()) == ensemble_key(EnsemblePredictor(members=members(5))) != before
     assert EnsemblePredictor().signature()["members"][0][1]["params"]["n_members"] == 5
+
+
+def test_a_repeated_search_reuses_the_fit_its_predecessor_made(home) -> None:
+    # the rows an earlier search recorded for its own dataset do not change the next search's window
+    import dataclasses
+
+    store = synthetic_lde(n_datasets=4, n_archs=30, seed=3)
+    target = store.datasets()[0].fingerprint
+    _, first = fit_predictor(store, 0.5, name="lightgbm", tau=0.05, seed=0, target=target)
+    row = store.get_experiment(1)
+    store.add_experiment(dataclasses.replace(row, dataset_fingerprint=target, source="search", key="search/x/1"))
+    _, again = fit_predictor(store, 0.5, name="lightgbm", tau=0.05, seed=0, target=target)
+    assert first.cached is False and again.cached is True and again.experiments == first.experiments
+    _, other = fit_predictor(store, 0.5, name="lightgbm", tau=0.05, seed=0)  # without a target they count
+    assert other.experiments == first.experiments + 1 and other.cached is False

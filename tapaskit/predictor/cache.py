@@ -62,7 +62,8 @@ def cache_key(frame: pd.DataFrame, predictor: str, tau: float | None, params: di
 
 
 def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PREDICTOR, tau: float = DEFAULT_TAU,
-                  seed: int = 0, exclude: tuple[str, ...] = ()) -> tuple[BasePredictor, PredictorFit]:
+                  seed: int = 0, exclude: tuple[str, ...] = (),
+                  target: str | None = None) -> tuple[BasePredictor, PredictorFit]:
     """The predictor ``name`` fitted on the LDE experiments near ``dcn`` (cached in the data home).
 
     Args:
@@ -72,12 +73,18 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PRE
         tau: half-width of the DCN window (widened when it holds too little).
         seed: the predictor's seed.
         exclude: datasets (names or fingerprints) kept out of the window.
+        target: the fingerprint of the dataset being searched: the rows earlier searches recorded
+            for it (source ``search``) stay out of this fit, so that a repeated search finds the
+            same window and its cached predictor instead of refitting for its predecessor's few rows.
 
     Returns:
         The fitted predictor and a :class:`PredictorFit`.
     """
     selection = select_training_set(store, dcn, tau, exclude=exclude)
     frame = selection.frame
+    if target is not None and len(frame):
+        own = (frame["dataset_fingerprint"].astype(str) == target) & (frame["source"].astype(str) == "search")
+        frame = frame[~own.to_numpy()]
     predictor = seeded_predictor(name, seed)
     cache: Path | None = None
     if isinstance(predictor, SavablePredictor) and predictor.can_save:

@@ -258,7 +258,8 @@ class Search:
         self.events.say(f"fitting the {self.config.predictor} predictor on experiments near DCN {dcn:.3f}")
         with self._timed("fit_predictor"):
             self.predictor, self.fit = fit_predictor(self.store, dcn, name=self.config.predictor,
-                                                     tau=self.config.tau, seed=self.config.seed)
+                                                     tau=self.config.tau, seed=self.config.seed,
+                                                     target=self.dataset.fingerprint)
         return self.fit
 
     def score(self, archs: list[Architecture]) -> np.ndarray:
