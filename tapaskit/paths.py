@@ -1,8 +1,11 @@
-"""Where tapaskit keeps its files: the data home, the default LDE and the MLflow store."""
+"""Where tapaskit keeps its files (the data home, the default LDE, the MLflow store), and how it
+writes them: :func:`atomic_write`, so that a kill never leaves a half-written file behind."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -31,3 +34,16 @@ def tracking_uri() -> str:
 def artifact_root() -> Path:
     """Where MLflow artifacts of the default store go."""
     return data_home() / "mlartifacts"
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """A private temporary path beside ``path`` to write to, renamed onto ``path`` when the block
+    ends without error and removed otherwise: readers see the old file or the whole new one."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -15,11 +15,11 @@ nests its members' states under prefixes, so TAP, LightGBM and their mix share o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from tapaskit.errors import DataError
+from tapaskit.paths import atomic_write
 
 __all__ = ["SavablePredictor", "predictor_class", "read_state", "write_state"]
 
@@ -33,12 +33,8 @@ def write_state(path: str | Path, meta: dict[str, Any], tensors: dict[str, Any])
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:  # written aside and renamed into place: a kill never leaves a half-written file at ``path``
+    with atomic_write(path) as partial:
         torch.save({"meta": json.dumps(meta), "tensors": tensors}, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 

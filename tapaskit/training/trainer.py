@@ -164,8 +164,11 @@ def check_fits_memory(arch: Architecture, dataset: Dataset, hparams: Hyperparame
         InvalidArchitectureError: the estimate of :func:`training_memory` exceeds the free memory,
             naming both figures.
     """
-    dev = resolve_device(device)
-    summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)
+    _check_memory(infer_shapes(arch, dataset.input_shape, dataset.num_classes), dataset, hparams,
+                  resolve_device(device))
+
+
+def _check_memory(summary: NetworkSummary, dataset: Dataset, hparams: Hyperparameters, dev: torch.device) -> None:
     need, free = training_memory(summary, dataset, hparams, dev), free_memory(dev)
     if free is not None and need > free:
         raise InvalidArchitectureError(
@@ -227,7 +230,7 @@ def train_architecture(
     hparams = hparams or Hyperparameters()
     summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)  # raises if invalid
     dev = resolve_device(device)
-    check_fits_memory(arch, dataset, hparams, dev)  # a clear refusal instead of a failed 36 GB allocation
+    _check_memory(summary, dataset, hparams, dev)  # a clear refusal instead of a failed 36 GB allocation
     started = time.perf_counter()
     curve: list[float] = []
     losses: list[float] = []

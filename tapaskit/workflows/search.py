@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from lde import ExperimentStore
 from tapaskit.checks import check_choice, check_int, check_number
 from tapaskit.datasets import Dataset, load_dataset
 from tapaskit.errors import InvalidOptionError
+from tapaskit.paths import atomic_write
 from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, make_predictor
 from tapaskit.predictor.cache import PredictorFit, fit_predictor
 from tapaskit.search import STRATEGIES, Candidate, Reward, StrategyResult
@@ -482,10 +482,8 @@ class Search:
     def _save_state(self, strategy: Any, reward: Reward) -> None:
         state = {"search_id": self.search_id, "config": asdict(self.config), "fingerprint": self.dataset.fingerprint,
                  "strategy": strategy.state_dict(), "reward": reward.state_dict()}
-        path = self.out / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)  # atomic: a kill never leaves a half-written checkpoint
+        with atomic_write(self.out / STATE_FILE) as partial:  # a kill never leaves half a checkpoint
+            torch.save(state, partial)
 
     def _candidate_path(self, arch: Architecture, suffix: str) -> Path:
         return self.out / "candidates" / f"{arch.arch_hash}{suffix}"
@@ -494,9 +492,8 @@ class Search:
         """The resume file of one finished training (weights first, then the record that says so)."""
         r = trained.result
         if r.state_dict is not None:
-            tmp = self._candidate_path(trained.arch, ".pt.tmp")
-            torch.save(r.state_dict, tmp)
-            tmp.replace(self._candidate_path(trained.arch, ".pt"))
+            with atomic_write(self._candidate_path(trained.arch, ".pt")) as partial:
+                torch.save(r.state_dict, partial)
         entry = {**r.to_dict(), "predicted": trained.predicted_accuracy, "reward": trained.reward,
                  "rank": trained.rank, "mlflow_run_id": trained.mlflow_run_id}
         _write_atomically(self._candidate_path(trained.arch, ".json"), json.dumps(entry, default=str))
@@ -539,9 +536,8 @@ class _Timer:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_write(path) as partial:
+        partial.write_text(text)
 
 
 @dataclass(frozen=True)
