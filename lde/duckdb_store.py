@@ -102,6 +102,33 @@ def _in_list(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
+_DAMAGE_TYPES = (duckdb.IOException, duckdb.PermissionException, duckdb.FatalException,
+                 duckdb.InternalException, duckdb.SerializationException)
+
+
+def _is_file_damage(exc: duckdb.Error) -> bool:
+    """Whether ``exc`` comes from the file rather than from the statement: unreadable or missing
+    blocks, failed checksums, a database DuckDB invalidated after such an error."""
+    text = str(exc)
+    return (isinstance(exc, _DAMAGE_TYPES) or type(exc) is duckdb.Error
+            or "Corrupt database file" in text or "transaction is aborted" in text)
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> Iterator[None]:
+    """``data`` visible to SQL as ``name`` for the block."""
+    con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        # After a failed statement DuckDB refuses even this ("Current transaction is aborted");
+        # that must not hide the failure itself (the next register of the name replaces the view).
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
+
+
 class DuckDBStore(ExperimentStore):
     """The LDE in a DuckDB file.
 
@@ -112,8 +139,8 @@ class DuckDBStore(ExperimentStore):
         read_only: Open for reading only: writes raise :class:`~lde.errors.ReadOnlyStoreError`.
 
     Raises:
-        LDEFileError: The file is not an LDE (corrupt, not DuckDB, foreign tables), has a newer
-            schema version, or is missing while ``read_only``. The file is left untouched.
+        LDEFileError: The file is not an LDE (corrupt, truncated, not DuckDB, foreign tables), has
+            a newer schema version, or is missing while ``read_only``. The file is left untouched.
         LDELockedError: Another process held the file past the timeout.
     """
 
@@ -200,8 +227,10 @@ class DuckDBStore(ExperimentStore):
         with self._lock:
             con = self._get_engine()
             attach(con, self._path, _DB, read_only=self._read_only, timeout=self._lock_timeout)
+            failed = True
             try:
                 con.execute(f"USE {_DB}")
+                self._check_length(con)  # before a migration could write into a truncated file
                 try:
                     ensure_schema(con, self._path, read_only=self._read_only)
                 except duckdb.Error as exc:
@@ -209,17 +238,41 @@ class DuckDBStore(ExperimentStore):
                     raise LDEFileError(f"LDE file {self._path} is damaged: {detail}") from None
                 try:
                     yield con
-                except (duckdb.IOException, duckdb.PermissionException) as exc:
-                    detail = str(exc).splitlines()[0]
-                    raise LDEFileError(f"LDE file {self._path}: {detail}") from None
+                except duckdb.Error as exc:
+                    if not _is_file_damage(exc):
+                        raise
+                    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise LDEFileError(f"LDE file {self._path} is damaged or unreadable ({detail}); "
+                                       "nothing was written; restore it from a backup") from None
+                failed = False
             finally:
                 try:
                     con.execute("USE memory")
                     con.execute(f"DETACH {_DB}")  # checkpoints and releases the file lock
                 except duckdb.Error as exc:
                     self._discard_engine()  # closing the database releases the file for sure
-                    detail = str(exc).splitlines()[0]
-                    raise LDEFileError(f"could not release LDE file {self._path}: {detail}") from None
+                    if not failed:  # otherwise the error that stopped the operation is the one to see
+                        detail = str(exc).splitlines()[0]
+                        raise LDEFileError(f"could not release LDE file {self._path}: {detail}") from None
+
+    def _check_length(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Refuse a file too short to hold the blocks in use (a truncated copy, a partial
+        download): DuckDB reads such a file until it reaches a missing block, and writing to it
+        would only bury the damage under a new checkpoint. Runs with the file attached, so no other
+        process changes its length meanwhile."""
+        rows = con.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
+                           "WHERE database_name = ?", [_DB]).fetchall()
+        if not rows or None in rows[0]:
+            return
+        block_size, used = (int(v) for v in rows[0])
+        # Free blocks at the end are cut off the file, and the blocks follow DuckDB's file
+        # headers: the blocks in use alone give a bound that a whole file always meets.
+        size = self._path.stat().st_size
+        if size < used * block_size:
+            raise LDEFileError(
+                f"LDE file {self._path} is truncated: {size} bytes, too short for the {used} "
+                f"blocks of {block_size} bytes it uses; nothing was written; restore it from a backup"
+            )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -228,7 +281,10 @@ class DuckDBStore(ExperimentStore):
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                # A failed statement may leave nothing to roll back (a damaged file invalidates
+                # the database); the error that got us here is the one to report.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
 
@@ -242,13 +298,10 @@ class DuckDBStore(ExperimentStore):
                 f"SELECT DISTINCT {column} FROM {table} WHERE {_in_list(column, values)}", values,
             ).fetchall()
             return {r[0] for r in rows}
-        con.register("lde_probe", pa.table({"v": pa.array(values, pa.string())}))
-        try:
+        with _registered(con, "lde_probe", pa.table({"v": pa.array(values, pa.string())})):
             rows = con.execute(
                 f"SELECT DISTINCT {column} FROM {table} WHERE {column} IN (SELECT v FROM lde_probe)"
             ).fetchall()
-        finally:
-            con.unregister("lde_probe")
         return {r[0] for r in rows}
 
     @staticmethod
@@ -257,11 +310,8 @@ class DuckDBStore(ExperimentStore):
         """``INSERT INTO table SELECT * FROM data``, skipping rows whose ``unique`` value exists."""
         names = ", ".join(columns)
         where = f" WHERE {unique} NOT IN (SELECT {unique} FROM {table})" if unique else ""
-        con.register("lde_rows", data)
-        try:
+        with _registered(con, "lde_rows", data):
             con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM lde_rows{where}")
-        finally:
-            con.unregister("lde_rows")
 
     @staticmethod
     def _last_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -355,13 +405,10 @@ class DuckDBStore(ExperimentStore):
             if not ids:
                 return 0
             last = self._last_id(con)
-            con.register("lde_ids", pa.table({"i": pa.array(ids, pa.int64())}))
-            try:
+            with _registered(con, "lde_ids", pa.table({"i": pa.array(ids, pa.int64())})):
                 (deleted,) = con.execute(
                     "DELETE FROM experiments WHERE experiment_id IN (SELECT i FROM lde_ids)"
                 ).fetchall()[0]
-            finally:
-                con.unregister("lde_ids")
             if deleted:
                 note = json.dumps({_LAST_ID: last})  # digits only: safe inside the quotes
                 con.execute(f"COMMENT ON TABLE experiments IS '{note}'")
@@ -448,14 +495,11 @@ class DuckDBStore(ExperimentStore):
             experiments = con.sql(sql, params=params).to_arrow_table()
             # Only the architectures at hand are read; a SQL join would build its hash table over
             # every architecture in the LDE.
-            con.register("lde_hashes", pa.table({"h": pc.unique(experiments.column("arch_hash"))}))
-            try:
+            with _registered(con, "lde_hashes", pa.table({"h": pc.unique(experiments.column("arch_hash"))})):
                 archs = con.sql(
                     f"SELECT {', '.join(ARCHITECTURE_TABLE_COLUMNS)} FROM architectures "
                     "WHERE arch_hash IN (SELECT h FROM lde_hashes)"
                 ).to_arrow_table()
-            finally:
-                con.unregister("lde_hashes")
         return frame_to_pandas(_join(experiments, datasets, archs))
 
     def stats(self) -> dict[str, Any]:

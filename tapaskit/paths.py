@@ -3,6 +3,7 @@ writes them: :func:`atomic_write`, so that a kill never leaves a half-written fi
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,12 +37,31 @@ def artifact_root() -> Path:
     return data_home() / "mlartifacts"
 
 
+def _sweep_abandoned(path: Path) -> None:
+    """Remove the temporary files of ``path`` left by writers that were killed (their process is gone)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        pid = stale.name[len(path.name) + 2:-len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """A private temporary path beside ``path`` to write to, renamed onto ``path`` when the block
     ends without error and removed otherwise: readers see the old file or the whole new one."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    _sweep_abandoned(path)
     try:
         yield partial
         os.replace(partial, path)

@@ -1,15 +1,25 @@
 """SIGKILL a real `tapas` process at several points, then run again: nothing is lost or doubled.
 
-Each case kills the command when a condition holds (polled, with generous deadlines: nothing here
-depends on how fast a machine is), then checks that the LDE opens, that its counts are exact and
-its keys unique, that no leftover file blocks the next run, and that rerunning the same command
-completes the work.
+Each case kills the command at a known point: most hold it there (a few lines run before
+`cli.main()` wrap one function so that it touches a mark file and sleeps), the rest poll for a file
+the command creates; deadlines are generous, so nothing here depends on how fast a machine is. Then
+the LDE opens, its counts are exact and its keys unique, no leftover file blocks the next run, and
+rerunning the same command (with `--resume` for a search) completes the work.
+
+| command | killed | marker |
+|---|---|---|
+| `lde import` | as its file appears, and a second later | cheap |
+| `train` | trained, not yet recorded | slow |
+| first use of a fresh data home | before and after the import into its private file, at any moment | cheap |
+| `lde seed` | after its first recorded result, workers running | slow |
+| `search` | characterise, fit, propose, train, record (see `HELD_SEARCH`) | slow |
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +32,7 @@ import pytest
 
 from conftest import SHARED_DATA
 from lde import DuckDBStore, LDEError
-from lde.default import embedded_default_path
+from lde.default import embedded_default_path, embedded_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 METAQNN_CSV = SHARED_DATA / "metaqnn_cifar10.csv"
@@ -97,6 +107,38 @@ def test_import_killed_then_rerun_has_every_row_once(tmp_path: Path, kill_after:
     frame = experiments(lde)
     assert len(frame) == 1000 and frame["key"].notna().all()
     assert sorted(p.name for p in lde.parent.iterdir()) == ["m.duckdb"]  # no WAL or lock left
+
+
+# ------------------------------------------------------------------------------------------ train
+# `tapas train` held after its training, before the result is recorded, until the test kills it.
+HELD_TRAIN = """
+import os, time
+from pathlib import Path
+import tapaskit.workflows.train as train
+def held(*args, **kwargs):
+    Path(os.environ["TAPAS_TEST_MARK"]).touch()
+    time.sleep(600)
+train.record_training = held
+import cli
+cli.main()
+"""
+
+
+@pytest.mark.slow
+def test_train_killed_before_recording_leaves_an_lde_the_rerun_completes(tmp_path: Path) -> None:
+    lde, mark = tmp_path / "lde" / "t.duckdb", tmp_path / "held"
+    args = ("train", "digits", "--arch", "[C(8,3,1), SM(10)]", "--epochs", "1", "--lde", str(lde), "--json")
+    proc = start_tapas(*args, home=tmp_path / "home", logs=tmp_path / "killed", code=HELD_TRAIN,
+                       env={"TAPAS_TEST_MARK": str(mark)})
+    assert wait_until(mark.exists, proc, interval=0.1), (tmp_path / "killed" / "stderr").read_text()[-3000:]
+    sigkill(proc)
+
+    assert len(experiments(lde)) == 0  # opened before the training (a bad --lde fails first), nothing recorded
+    code, out, err = run_to_end(*args, home=tmp_path / "home", logs=tmp_path / "rerun")
+    assert code == 0, err[-3000:]
+    frame = experiments(lde)
+    assert len(frame) == 1 and frame["mlflow_run_id"].iloc[0] == json.loads(out)["mlflow_run_id"]
+    assert sorted(p.name for p in lde.parent.iterdir()) == ["t.duckdb"]
 
 
 # --------------------------------------------------------------------------------------- lde seed
@@ -222,8 +264,8 @@ def test_first_use_killed_during_the_fill_then_the_default_lde_is_whole(tmp_path
 
     code, out, err = run_to_end("lde", "stats", "--json", home=home, logs=tmp_path / "rerun")
     assert code == 0, err
-    expected = len(pd.read_parquet(embedded_default_path(), columns=["key"]))
-    assert expected == 3900
+    expected = embedded_rows()  # every shipped suite's experiments
+    assert expected >= 3900
     assert json.loads(out)["experiments"] == expected
     assert len(experiments(home / "lde.duckdb")) == expected
     assert sorted(p.name for p in home.iterdir()) == ["lde.duckdb"]  # the killed fill's file is gone
@@ -239,5 +281,112 @@ def test_first_use_killed_at_any_moment_then_the_default_lde_is_whole(tmp_path: 
 
     code, out, err = run_to_end("lde", "stats", "--json", home=home, logs=tmp_path / "rerun")
     assert code == 0, err
-    assert json.loads(out)["experiments"] == len(experiments(home / "lde.duckdb")) == 3900
+    assert json.loads(out)["experiments"] == len(experiments(home / "lde.duckdb")) == embedded_rows()
     assert sorted(p.name for p in home.iterdir()) == ["lde.duckdb"]
+
+
+# ------------------------------------------------------------------------------------------ search
+# `tapas search` held at one point of its steps until the test kills it; TAPAS_TEST_HOLD names it.
+HELD_SEARCH = """
+import contextlib, os, time
+from pathlib import Path
+
+def hold():
+    Path(os.environ["TAPAS_TEST_MARK"]).touch()
+    time.sleep(600)
+
+import tapaskit.predictor.persistence as persistence
+import tapaskit.workflows.search as search
+from lde import DuckDBStore
+
+point = os.environ["TAPAS_TEST_HOLD"]
+if point == "characterise":  # the probe net has run and the dataset's row is written, its DCN not yet
+    DuckDBStore.set_dcn = lambda self, *args, **kwargs: hold()
+elif point == "fit":  # the fitted predictor is in its cache's temporary file, not yet renamed into place
+    real_atomic_write = persistence.atomic_write
+    @contextlib.contextmanager
+    def held_atomic_write(path):
+        with real_atomic_write(path) as partial:
+            yield partial
+            hold()
+    persistence.atomic_write = held_atomic_write
+elif point == "propose":  # the strategy's first checkpoint is written, the proposals not finished
+    real_save = search.Search._save_state
+    def held_save(self):
+        real_save(self)
+        hold()
+    search.Search._save_state = held_save
+elif point == "train":  # round 1's training is recorded; round 2 has not started
+    real_record = search.Search.record
+    def held_record(self, trained):
+        real_record(self, trained)
+        hold()
+    search.Search.record = held_record
+elif point == "record":  # round 1's training finished and its resume files are written; no LDE row yet
+    search.Search.record = lambda self, trained: hold()
+import cli
+cli.main()
+"""
+# Two rounds of one training each.
+SEARCH = ("search", "{dataset}", "--preset", "quick", "--budget", "32", "--top-k", "1", "--trainings", "2",
+          "--epochs", "1", "--predictor", "lightgbm", "--tau", "0.5", "--json")
+
+
+@pytest.fixture(scope="module")
+def default_lde(tmp_path_factory) -> Path:
+    """The embedded default LDE as a file (the one a fresh data home starts from)."""
+    from lde import import_experiments
+
+    path = tmp_path_factory.mktemp("default") / "default.duckdb"
+    import_experiments(DuckDBStore(path), embedded_default_path())
+    return path
+
+
+def _stray_files(folder: Path) -> list[str]:
+    """Leftovers of an interrupted atomic write under ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.partial"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(embedded_default_path() is None, reason="the default LDE is not generated")
+@pytest.mark.parametrize(("point", "recorded"), [("characterise", 0), ("fit", 0), ("propose", 0), ("train", 1),
+                                                 ("record", 0)])
+def test_search_killed_then_resumed_records_each_training_once(tmp_path: Path, default_lde: Path, point: str,
+                                                              recorded: int) -> None:
+    home, out, mark, lde = tmp_path / "home", tmp_path / "out", tmp_path / "held", tmp_path / "lde.duckdb"
+    shutil.copyfile(default_lde, lde)
+    # digits' DCN comes with the default LDE; a variant of it must be characterised for real
+    dataset = "digits[n=1200]" if point == "characterise" else "digits"
+    args = tuple(a.replace("{dataset}", dataset) for a in SEARCH) + ("--out", str(out), "--lde", str(lde))
+    proc = start_tapas(*args, home=home, logs=tmp_path / "killed", code=HELD_SEARCH,
+                       env={"TAPAS_TEST_HOLD": point, "TAPAS_TEST_MARK": str(mark)})
+    assert wait_until(mark.exists, proc, interval=0.1), (tmp_path / "killed" / "stderr").read_text()[-3000:]
+    sigkill(proc)
+
+    killed = experiments(lde)  # opens, keys unique
+    assert (killed["source"] == "search").sum() == recorded
+    if point == "characterise":
+        row = DuckDBStore(lde).find_datasets("digits[n=1200]")
+        assert len(row) == 1 and row[0].dcn is None  # the row was written, the DCN was not
+    if point == "fit":
+        assert _stray_files(home / "predictors") and not list((home / "predictors").glob("*.pt"))
+
+    code, stdout, err = run_to_end(*args, "--resume", home=home, logs=tmp_path / "rerun")
+    assert code == 0, err[-3000:]
+    assert "Traceback" not in err
+    summary = json.loads(stdout)
+    frame = experiments(lde)
+    mine = frame[frame["source"] == "search"]
+    assert len(mine) == 2 and mine["key"].notna().all()  # each of the two trainings once
+    assert summary["lde_rows_added"] == 2 - recorded
+    assert sorted(mine["key"]) == sorted(f"search/{summary['search_id']}/{c['arch_hash']}"
+                                         for c in summary["candidates"])
+    others = frame[frame["source"] != "search"].drop(columns=["experiment_id"])
+    before = killed[killed["source"] != "search"].drop(columns=["experiment_id"])
+    pd.testing.assert_frame_equal(others.reset_index(drop=True), before.reset_index(drop=True))
+    assert frame.loc[frame["dataset_name"] == dataset, "dcn"].notna().all()
+    # nothing half-written is left where the next run reads: the search's folder, the predictor cache
+    assert _stray_files(out) == []
+    for cached in (home / "predictors").glob("*.pt"):
+        assert cached.stat().st_size > 0
+    assert (out / "summary.json").is_file() and (out / "weights.pt").is_file()

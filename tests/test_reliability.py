@@ -2,11 +2,14 @@
 
 - imported names with terminal escapes are refused, one line, nothing written;
 - benchmark options that no LDE content could satisfy are refused before the first fit;
-- Ctrl-C ends any command with one line saying what was kept and how to go on, exit code 130.
+- Ctrl-C ends any command with one line saying what was kept and how to go on, exit code 130;
+- a truncated or corrupt LDE file is an LDE error (one line in the CLI) for every operation, and is
+  never written to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,7 +21,7 @@ import pytest
 
 import cli
 from conftest import run_tapas
-from lde import DuckDBStore, LDEError, export_experiments, import_experiments
+from lde import DuckDBStore, LDEError, LDEFileError, export_experiments, import_experiments
 from tapaskit.errors import InvalidOptionError
 from tapaskit.evaluation.predictor_benchmark import run_predictor_benchmark
 from tapaskit.evaluation.search_benchmark import run_search_benchmark
@@ -179,3 +182,98 @@ def test_errors_are_not_mistaken_for_interruptions(monkeypatch, capsys, tiny_lde
         cli.main()
     assert info.value.code == 1
     assert capsys.readouterr().err == "error: the file is damaged\n"
+
+
+# ------------------------------------------------------------------------------ damaged LDE files
+@pytest.fixture(scope="module")
+def whole_lde(tmp_path_factory, four_datasets) -> tuple[bytes, Path, tuple]:
+    """A real LDE file's bytes (several DuckDB blocks), the export it was made from, and a new
+    training to record into it (experiment, architecture, dataset: what `tapas train` writes)."""
+    folder = tmp_path_factory.mktemp("whole")
+    export_experiments(four_datasets, folder / "rows.parquet")
+    store = DuckDBStore(folder / "lde.duckdb")
+    import_experiments(store, folder / "rows.parquet")
+    first = store.get_experiment(1)
+    new = (dataclasses.replace(first, experiment_id=None, key="new"), store.get_architecture(first.arch_hash),
+           store.get_dataset(first.dataset_fingerprint))
+    return (folder / "lde.duckdb").read_bytes(), folder / "rows.parquet", new
+
+
+OPERATIONS = {
+    "stats": lambda store, rows, new: store.stats(),
+    "frame": lambda store, rows, new: store.experiments_frame(),
+    "query": lambda store, rows, new: store.query(0.5, 0.5),
+    "import": lambda store, rows, new: import_experiments(store, rows),
+    "add": lambda store, rows, new: store.add_experiments([new[0]], [new[1]], [new[2]]),
+}
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, 0.99])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_truncated_lde_is_refused_and_left_as_it_was(whole_lde, tmp_path: Path, keep: float,
+                                                       operation: str) -> None:
+    """`truncate -s 60%` of a real LDE: every operation, reading or writing, raises LDEFileError (the
+    CLI's one line), never DuckDB's own error, and writes nothing into the damaged file."""
+    whole, rows, new = whole_lde
+    path = tmp_path / "cut.duckdb"
+    path.write_bytes(whole[:int(len(whole) * keep)])
+    with pytest.raises(LDEFileError, match=r"cut\.duckdb"):
+        OPERATIONS[operation](DuckDBStore(path), rows, new)
+    assert path.read_bytes() == whole[:int(len(whole) * keep)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.duckdb"]
+
+
+def test_a_corrupt_block_is_an_lde_error_and_nothing_is_written(whole_lde, tmp_path: Path) -> None:
+    """4 KiB of zeros in each block in turn: an operation succeeds (the block is not read) or raises
+    LDEFileError naming the file; the file is never changed and DuckDB's errors never escape (an
+    aborted transaction must not hide the error that aborted it)."""
+    whole, rows, new = whole_lde
+    refused = 0
+    for start in range(12_288, len(whole), 262_144):  # DuckDB's blocks follow its 12 KiB of headers
+        damaged = whole[:start + 100] + bytes(4096) + whole[start + 4196:]
+        for name, operation in OPERATIONS.items():
+            path = tmp_path / f"{start}-{name}.duckdb"
+            path.write_bytes(damaged)
+            try:
+                operation(DuckDBStore(path), rows, new)
+            except LDEFileError as exc:
+                assert str(path) in str(exc) and "\n" not in str(exc)
+                refused += 1
+            if name != "add":  # an add of a new row to a store that reads fine is meant to write
+                assert path.read_bytes() == damaged, (start, name)
+    assert refused  # some blocks hold what the operations read
+
+
+def test_a_warning_is_one_line(monkeypatch, capsys, tiny_lde) -> None:
+    """A warning from deep inside (here: a refitted cache entry) reaches the user as one line."""
+    import warnings
+
+    def warns(self):
+        warnings.warn("ignoring the unreadable cached predictor p.pt (truncated\nfile); refitting",
+                      UserWarning, stacklevel=2)
+        raise LDEError("stop here")
+
+    monkeypatch.setattr(DuckDBStore, "stats", warns)
+    monkeypatch.setattr(sys, "argv", ["tapas", "lde", "stats", "--lde", str(tiny_lde)])
+    before = warnings.formatwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        # as Python shows a warning outside pytest, which records them instead
+        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: (
+            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line)))
+        with pytest.raises(SystemExit):
+            cli.main()
+    assert capsys.readouterr().err == ("warning: ignoring the unreadable cached predictor p.pt (truncated file); "
+                                       "refitting\nerror: stop here\n")
+    assert warnings.formatwarning is before  # the caller's format is back
+
+
+def test_a_failed_cpu_allocation_counts_as_out_of_memory() -> None:
+    """Issue 21, row 7: an allocation failure on CPU is recorded `oom`, as on GPU."""
+    import torch
+
+    from tapaskit.training.devices import is_oom
+
+    with pytest.raises(RuntimeError) as info:
+        torch.empty(10**14)  # 400 TB
+    assert is_oom(info.value), str(info.value)

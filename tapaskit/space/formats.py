@@ -190,7 +190,12 @@ def parse_architecture(text_or_path: str | Path) -> Architecture:
     except OSError:  # e.g. a long non-path string: "file name too long"
         is_file = False
     if is_file:
-        content = path.read_text(encoding="utf-8").strip()
+        try:
+            content = path.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise InvalidArchitectureError(
+                f"{path}: expected JSON or a MetaQNN layer string, but the file is not UTF-8 text"
+            ) from None
         if not content.startswith(("[", "{")):
             raise InvalidArchitectureError(
                 f"{path}: expected JSON or a MetaQNN layer string, but the file starts with "

@@ -44,7 +44,8 @@ def is_oom(exc: BaseException) -> bool:
     if isinstance(exc, MemoryError):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "failed to allocate" in text)
+    wording = ("out of memory", "failed to allocate", "can't allocate memory", "cannot allocate memory")
+    return isinstance(exc, RuntimeError) and any(w in text for w in wording)
 
 
 def free_memory(device: torch.device) -> int | None:
