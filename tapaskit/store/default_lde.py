@@ -1,8 +1,9 @@
 """The user's default LDE, and :func:`open_lde`, the one way every workflow opens a store.
 
 The default LDE is a DuckDB file in the data home (:func:`tapaskit.paths.default_lde_path`). Its
-first use fills it from the embedded default LDE shipped in ``lde/default/``: all at once or not
-at all, safe when two first commands start side by side.
+first use fills it from the embedded default LDE shipped in ``lde/default/`` (every suite's file:
+the small-input default suite and the large, native-resolution one): all at once or not at all,
+safe when two first commands start side by side.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 from lde import DuckDBStore, ExperimentStore
-from lde.default import embedded_default_path
+from lde.default import embedded_default_paths
 from lde.io import import_experiments
 
 from tapaskit import paths
@@ -43,17 +44,17 @@ def open_lde(lde: ExperimentStore | str | Path | None = None, *, read_only: bool
     if lde is not None:
         return DuckDBStore(Path(lde), read_only=read_only)
     default = paths.default_lde_path()
-    embedded = embedded_default_path()
+    embedded = embedded_default_paths()
     _remove_abandoned_fills(default)
-    if not default.exists() and embedded is not None:
+    if not default.exists() and embedded:
         _fill_default(default, embedded)
     return DuckDBStore(default, read_only=read_only and default.exists())
 
 
-def _fill_default(default: Path, embedded: Path) -> None:
-    """Create the default LDE filled from the embedded one, all at once or not at all.
+def _fill_default(default: Path, embedded: tuple[Path, ...]) -> None:
+    """Create the default LDE filled from every embedded file, all at once or not at all.
 
-    The import goes to a file of this process's own, linked into place only when complete: two
+    The imports go to a file of this process's own, linked into place only when all are complete: two
     first commands run side by side both see the whole default LDE (the later link finds the file
     there and drops its copy), and a first use killed during the import leaves no half-filled LDE
     behind, so the next one fills it again.
@@ -62,7 +63,8 @@ def _fill_default(default: Path, embedded: Path) -> None:
     partial = default.with_name(f".{default.name}.{os.getpid()}.filling")
     try:
         store = DuckDBStore(partial)
-        import_experiments(store, embedded)
+        for path in embedded:  # the suites share architectures; an import adds only what is new
+            import_experiments(store, path)
         store.close()
         try:
             os.link(partial, default)
