@@ -7,9 +7,19 @@ one line and exits 1.
 
 ``lde`` and ``probenets`` never import tapaskit (imports point one way), so they have their own
 roots, :class:`lde.LDEError` and :class:`probenets.ProbeError`; :data:`USER_ERRORS` gathers all three.
+
+:class:`NotFittedError` also subclasses scikit-learn's ``sklearn.exceptions.NotFittedError``, so
+code written for scikit-learn estimators (``except NotFittedError``) catches ours. Importing
+``sklearn.exceptions`` loads scikit-learn itself (about a second), which every command would pay
+at start-up; the class is therefore made on first access (a module ``__getattr__``, PEP 562) and
+is the same class object ever after, so ``from tapaskit.errors import NotFittedError``, pickling
+and ``isinstance`` behave as for any other class.
 """
 
 from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
 
 from lde.errors import LDEError
 from probenets.errors import ProbeError
@@ -42,8 +52,40 @@ class InvalidOptionError(TapasError, ValueError):
     """An option value outside its allowed range."""
 
 
-class NotFittedError(TapasError, RuntimeError):
-    """A predictor used before ``fit``."""
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ makes it
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(TapasError, _SklearnNotFittedError, RuntimeError):
+        """A predictor used before ``fit``."""
+
+
+_LAZY_LOCK = threading.Lock()
+
+
+def _make_not_fitted_error() -> type[Exception]:
+    from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+
+    # RuntimeError stays a base: callers that caught it before keep working
+    cls = type("NotFittedError", (TapasError, sklearn_not_fitted, RuntimeError), {
+        "__doc__": "A predictor used before ``fit`` (also scikit-learn's ``NotFittedError``).",
+        "__module__": __name__,
+        "__qualname__": "NotFittedError",
+    })
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NotFittedError":
+        with _LAZY_LOCK:  # two threads asking at once still get one class
+            cls = globals().get(name)
+            if cls is None:
+                cls = globals()[name] = _make_not_fitted_error()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "NotFittedError"})
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (TapasError, LDEError, ProbeError)

@@ -30,6 +30,9 @@ from typing import Any
 
 from tapaskit import paths
 
+#: MLflow 3's experiment-kind tag, and the kind of tapaskit's experiments: model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 EXPERIMENT_PREFIX = "tapas/"
 KINDS = ("characterize", "train", "search", "benchmark")
 
@@ -39,7 +42,8 @@ def tracking_enabled() -> bool:
     return os.environ.get("TAPAS_TRACKING", "on").lower() not in {"off", "0", "false", "no"}
 
 
-def _quiet_mlflow() -> None:
+def quiet_mlflow() -> None:
+    """MLflow, Alembic and SQLAlchemy log warnings only (call after importing mlflow)."""
     for name in ("mlflow", "alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -83,9 +87,16 @@ class TrackedRun:
     """One MLflow run. Methods are no-ops when tracking is off (``run_id`` is None), and after a
     failure of MLflow (one warning, then silence)."""
 
-    def __init__(self, client: Any | None, run_id: str | None) -> None:
+    def __init__(self, client: Any | None, run_id: str | None, tracking_uri: str | None = None) -> None:
         self._client = client
         self.run_id = run_id
+        #: the store the run lives in (for MLflow's fluent API, e.g. logging a model)
+        self.tracking_uri = tracking_uri
+
+    @property
+    def active(self) -> bool:
+        """True while the run logs: tracking on, and no MLflow failure so far."""
+        return self._client is not None and self.run_id is not None
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if self._client is None:
@@ -134,12 +145,31 @@ class TrackedRun:
             path.write_text(json.dumps(obj, indent=2, default=str))
             self._call(f"logging {artifact_file}", self._client.log_artifact, self.run_id, str(path))
 
+    def log_dataset(self, name: str, digest: str, source: str, profile: Mapping[str, Any], *,
+                    context: str = "training") -> None:
+        """Record the run's dataset as an MLflow input (the UI's Dataset column): its name, content
+        fingerprint, where it came from and its shape (``profile``)."""
+        if self._client is None:
+            return
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=name[:500], digest=digest, source_type="tapaskit", source=source[:1000] or name,
+                          profile=json.dumps(dict(profile), default=str))
+        self._call("logging the dataset", self._client.log_inputs, self.run_id,
+                   [DatasetInput(dataset, [InputTag("mlflow.data.context", context)])])
+
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         if self._client is None:
             return
         local_path = Path(local_path)
         log = self._client.log_artifacts if local_path.is_dir() else self._client.log_artifact
         self._call(f"logging {local_path.name}", log, self.run_id, str(local_path), artifact_path)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """A matplotlib figure as an image artifact (``artifact_file`` such as ``plots/progress.png``)."""
+        if self._client is None:
+            return
+        self._call(f"logging {artifact_file}", self._client.log_figure, self.run_id, figure, artifact_file)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._client is None:
@@ -167,7 +197,7 @@ class Tracker:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
-            _quiet_mlflow()  # after the import: importing mlflow configures its loggers
+            quiet_mlflow()  # after the import: importing mlflow configures its loggers
             with _store_lock(self.tracking_uri):  # a fresh store is created and migrated once
                 client = MlflowClient(tracking_uri=self.tracking_uri)
                 client.search_experiments(max_results=1)
@@ -175,15 +205,20 @@ class Tracker:
         return self._client
 
     def experiment_id(self, kind: str) -> str:
+        """The experiment ``tapas/<kind>``, created when missing, marked for MLflow 3's model-training
+        view (its UI otherwise opens an experiment without runs on the GenAI pages)."""
         name = EXPERIMENT_PREFIX + kind
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            if found.tags.get(EXPERIMENT_KIND_TAG) is None:  # made by an earlier version
+                self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
             return found.experiment_id
         location = None  # a tracking server decides where artifacts go; a local store keeps them in the data home
         if _is_local(self.tracking_uri):
             location = (paths.artifact_root() / kind).as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location,
+                                                 tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
         except Exception:  # another process created it meanwhile
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -213,7 +248,7 @@ class Tracker:
             created = self.client.create_run(
                 self.experiment_id(kind), run_name=run_name,
                 tags={k: str(v) for k, v in all_tags.items()})
-            run = TrackedRun(self.client, created.info.run_id)
+            run = TrackedRun(self.client, created.info.run_id, self.tracking_uri)
         except Exception as exc:  # noqa: BLE001 - no store, a locked or broken one: work untracked
             _warn(f"opening the run {run_name!r}", exc)
             run = TrackedRun(None, None)
