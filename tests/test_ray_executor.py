@@ -59,7 +59,7 @@ def test_a_quick_search_runs_its_trainings_on_ray(cluster, home, tmp_path):
     import_experiments(DuckDBStore(lde), tmp_path / "s.parquet")
     before = DuckDBStore(lde).stats()["experiments"]
     result = json_out(run_tapas(
-        "search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "2", "--epochs", "1",
+        "search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "2", "--trainings", "2", "--epochs", "1",
         "--predictor", "lightgbm", "--executor", "ray", "--ray-address", cluster, "--workers", "2",
         "--out", str(tmp_path / "out"), "--lde", str(lde), "--json", home=home))
     assert len(result["candidates"]) == 2 and all(c["status"] == "ok" for c in result["candidates"])

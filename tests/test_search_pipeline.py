@@ -38,7 +38,8 @@ def mini_lde(tmp_path_factory):
 
 
 def _config(**kw):
-    base = dict(dataset="digits", preset="quick", budget=96, top_k=2, epochs=1, predictor="lightgbm", tau=0.5)
+    base = dict(dataset="digits", preset="quick", budget=96, top_k=2, trainings=2, epochs=1, predictor="lightgbm",
+                tau=0.5)
     return SearchConfig(**{**base, **kw})
 
 
@@ -125,9 +126,85 @@ def test_resume_refuses_a_checkpoint_of_another_search(mini_lde, tmp_path, home)
 def test_search_says_when_it_widened_the_dcn_window(mini_lde, tmp_path, home):
     lde = tmp_path / "copy.duckdb"
     shutil.copy(mini_lde, lde)  # the mini LDE's 2 datasets are fewer than a window wants (6)
-    proc = run_tapas("search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "1",
+    proc = run_tapas("search", "digits", "--preset", "quick", "--budget", "48", "--top-k", "1", "--trainings", "1",
                      "--epochs", "1", "--predictor", "lightgbm", "--tau", "0.01",
                      "--out", str(tmp_path / "s"), "--lde", str(lde), home=home)
     assert proc.returncode == 0, proc.stderr
     assert "of 2 datasets (DCN window widened from tau 0.01 to " in proc.stdout
     assert "too few datasets or experiments within 0.01)" in proc.stdout
+
+
+def test_rounds_refit_the_predictor_and_never_train_a_network_twice(mini_lde, tmp_path, home):
+    lde = tmp_path / "rounds.duckdb"
+    shutil.copy(mini_lde, lde)
+    from tapaskit.datasets import load_dataset
+
+    own_before = len(DuckDBStore(lde).query(datasets=[load_dataset("digits").fingerprint]))
+    result = run_search(_config(trainings=4, screen=3, final_epochs=2, seed=5), out_dir=tmp_path / "s", lde=lde)
+    assert [r.round for r in result.rounds] == [1, 2] and [r.trained for r in result.rounds] == [2, 2]
+    assert [r.screened for r in result.rounds] == [6, 6]  # 3 x top-k screened per round, the best third go on
+    full = [c.arch.arch_hash for c in result.candidates]
+    screened = [c.arch.arch_hash for c in result.screened]
+    assert len(set(full)) == 4 and len(set(screened)) == 12  # nothing trained twice at one stage
+    assert set(full) <= set(screened)  # the full trainings are screening survivors
+    for r in result.rounds:  # each round's survivors: the best validation accuracies of its screening
+        rung = sorted((c for c in result.screened if c.round == r.round), key=lambda c: -(c.result.peak_accuracy or -1))
+        assert {c.arch.arch_hash for c in rung[:2]} == {c.arch.arch_hash for c in result.candidates if c.round == r.round}
+    # the refit learnt from the dataset's own experiments, round 1's too (2 full + 6 screening rows)
+    assert result.rounds[0].predictor_fit.target_experiments == 0
+    assert result.rounds[1].predictor_fit.target_experiments == own_before + 8
+    assert all(c.result.test_accuracy is not None for c in result.candidates)
+    assert all(c.result.test_accuracy is None for c in result.screened)  # only full trainings see the test split
+    assert all(c.result.hparams.epochs == 1 and c.result.hparams.max_train == 500 for c in result.screened)
+    rows = DuckDBStore(lde).experiments_frame()
+    rows = rows[rows["key"].str.startswith(f"search/{result.search_id}/")]
+    assert len(rows) == 4 + 12 + 1 and rows["key"].is_unique
+    assert result.final is not None and result.final.result.hparams.epochs == 2
+    assert result.final.arch == result.best.arch and result.model is result.final
+    written = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert written["model"]["stage"] == "final" and len(written["rounds"]) == 2
+
+
+def test_the_test_split_never_reaches_a_selection(mini_lde, tmp_path, home):
+    # the same data twice, the second with its test labels shuffled: every choice (epochs, screening
+    # survivors, the best network) is made on validation accuracy, so only the test figures move
+    from tapaskit.datasets import load_dataset
+
+    digits = load_dataset("digits")
+    x, y = digits.x[:1700], digits.y[:1700]  # not all of digits: a content of its own (fingerprint, DCN)
+    np.savez(tmp_path / "a.npz", x=x[:1400], y=y[:1400], x_test=x[1400:], y_test=y[1400:])
+    shuffled = np.random.default_rng(0).permutation(y[1400:])
+    np.savez(tmp_path / "b.npz", x=x[:1400], y=y[:1400], x_test=x[1400:], y_test=shuffled)
+    found = []
+    for name in ("a", "b"):
+        lde = tmp_path / f"{name}.duckdb"
+        shutil.copy(mini_lde, lde)
+        found.append(run_search(_config(dataset=str(tmp_path / f"{name}.npz"), screen=2, top_k=1, trainings=1),
+                                out_dir=tmp_path / name, lde=lde))
+    a, b = found
+    assert a.dcn == b.dcn
+    assert [c.arch for c in a.screened] == [c.arch for c in b.screened]
+    assert [c.arch for c in a.candidates] == [c.arch for c in b.candidates]
+    assert [c.result.curve for c in a.candidates] == [c.result.curve for c in b.candidates]
+    assert a.best.result.test_accuracy != b.best.result.test_accuracy
+
+
+def test_a_search_killed_in_its_second_round_resumes_it(mini_lde, tmp_path, home):
+    lde = tmp_path / "resume.duckdb"
+    shutil.copy(mini_lde, lde)
+    out = tmp_path / "r2"
+    done = []
+
+    def boom_in_round_two(i, total, result):
+        done.append(result.arch_hash)
+        if len(done) == 3:  # round 1's two trainings and the first of round 2
+            raise Stop()
+
+    with pytest.raises(Stop):
+        run_search(_config(trainings=4, seed=7), out_dir=out, lde=lde, events=SearchEvents(training_done=boom_in_round_two))
+    result = run_search(_config(trainings=4, seed=7), out_dir=out, lde=lde, resume=True)
+    hashes = [c.arch.arch_hash for c in result.candidates]
+    assert set(hashes[:2]) == set(done[:2]) and done[2] in hashes[2:]  # the picks of both rounds were kept
+    assert result.lde_rows_added == 1 and len({c.arch.arch_hash for c in result.candidates}) == 4
+    rows = DuckDBStore(lde).experiments_frame()
+    assert rows["key"].str.startswith(f"search/{result.search_id}/").sum() == 4 and rows["key"].is_unique

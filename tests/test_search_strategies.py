@@ -167,15 +167,63 @@ def test_resuming_gives_the_uninterrupted_run(name: str) -> None:
     assert result.queries == full.queries  # the reward's cache and counters came back too
 
 
-def test_resuming_with_a_fresh_reward_primes_its_cache() -> None:
+def test_resuming_with_a_reward_of_the_same_version_primes_its_cache() -> None:
     strategy = _make("random", 0)
-    strategy.run(_reward(), SHAPE, CLASSES, 32)
+    strategy.run(_reward(version="fit-1"), SHAPE, CLASSES, 32)
     resumed = _make("random", 0)
     resumed.load_state_dict(_roundtrip(strategy.state_dict()))
-    fresh = _reward()
+    fresh = _reward(version="fit-1")
     resumed.run(fresh, SHAPE, CLASSES, 32)  # nothing left to do
     assert fresh.cache_size == len({c.arch.arch_hash for c in strategy.history})
     assert fresh.queries == 0
+
+
+def _shifted(offset: float):
+    """A refitted predictor: the synthetic score plus ``offset``."""
+    base = SyntheticScorer()
+    return lambda archs: np.clip(base(archs) - offset, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("name", ["reinforce", "evolution", "random"])
+def test_a_refitted_reward_changes_the_rewards_the_strategy_sees(name: str) -> None:
+    # the old code refilled the new reward's cache from the history's stored predictions, so a
+    # network proposed again after the refit was rewarded with the old predictor's value
+    strategy = _make(name, 0)
+    strategy.run(_reward(), SHAPE, CLASSES, 32)
+    old = {c.arch.arch_hash: c.predicted for c in strategy.history}
+    refitted = Reward(_shifted(0.05), input_shape=SHAPE, num_classes=CLASSES)
+    strategy.run(refitted, SHAPE, CLASSES, 96)
+    seen = {}
+    for c in strategy.history:
+        seen.setdefault(c.arch.arch_hash, set()).add(round(c.predicted, 9))
+    for h, values in seen.items():
+        assert len(values) == 1  # one value per network: the refitted one, also for old proposals
+        if h in old and old[h] >= 0.05:
+            assert values == {round(old[h] - 0.05, 9)}
+    assert refitted.cache_size == len(seen)
+
+
+def test_rescoring_restarts_the_reinforce_baseline_only_when_rewards_change() -> None:
+    strategy = _make("reinforce", 0)
+    reward = _reward()
+    strategy.run(reward, SHAPE, CLASSES, 32)
+    assert strategy.rescore(Reward(SyntheticScorer(), input_shape=SHAPE, num_classes=CLASSES)) == 0
+    assert not strategy._restart_baseline
+    changed = strategy.rescore(Reward(_shifted(0.05), input_shape=SHAPE, num_classes=CLASSES))
+    assert changed > 0 and strategy._restart_baseline
+    restored = _make("reinforce", 0)
+    restored.load_state_dict(_roundtrip(strategy.state_dict()))
+    assert restored._restart_baseline  # a checkpoint between rounds keeps the restart
+    strategy.run(Reward(_shifted(0.05), input_shape=SHAPE, num_classes=CLASSES), SHAPE, CLASSES, 40)
+    assert not strategy._restart_baseline
+
+
+def test_rescoring_gives_evolution_the_new_rewards() -> None:
+    strategy = _make("evolution", 0)
+    strategy.run(_reward(), SHAPE, CLASSES, 32)
+    strategy.rescore(Reward(_shifted(0.05), input_shape=SHAPE, num_classes=CLASSES))
+    for step, arch, r in strategy.population:
+        assert r == strategy.history[step].reward
 
 
 def test_load_state_checks_strategy_and_options() -> None:

@@ -5,7 +5,15 @@ keyword-only options and a seed, :meth:`SearchStrategy.run` drives the loop writ
 a subclass fills in two hooks:
 
 - :meth:`SearchStrategy._propose` (required): the next ``n`` architectures;
-- :meth:`SearchStrategy._observe` (optional, no-op by default): learn from their rewards.
+- :meth:`SearchStrategy._observe` (optional, no-op by default): learn from their rewards;
+- :meth:`SearchStrategy._reward_changed` (optional): the reward was refitted and the history
+  re-scored (:meth:`SearchStrategy.rescore`); forget what was learned from the old scale.
+
+Rounds: a search that refits its predictor between rounds continues the same strategy with a new
+:class:`~tapaskit.search.reward.Reward`. Before proposing again, :meth:`~SearchStrategy.run`
+re-scores the whole history with it when its :attr:`~tapaskit.search.reward.Reward.version`
+differs from the one the history was scored with (one query per distinct network), so the reward
+cache holds the new predictor's values, never the old ones.
 
 The loop proposes a batch of ``batch_size`` architectures (fewer for the last one), scores them in
 one :class:`~tapaskit.search.reward.Reward` call, appends them to the history, lets the strategy
@@ -28,6 +36,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -87,6 +96,7 @@ class SearchStrategy(abc.ABC):
         self._history: list[Candidate] = []
         self._batch_rewards: list[float] = []
         self._seconds = 0.0
+        self._scored_with: str | None = None  # the Reward.version the history was scored with
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -96,6 +106,9 @@ class SearchStrategy(abc.ABC):
 
     def _observe(self, archs: list[Architecture], batch: RewardBatch) -> None:
         """Learn from the rewards of the architectures just proposed (no-op by default)."""
+
+    def _reward_changed(self) -> None:
+        """Called when :meth:`rescore` changed some of the history's rewards (no-op by default)."""
 
     def _setup(self) -> None:
         """Called once, when :attr:`input_shape` and :attr:`num_classes` are first known."""
@@ -168,7 +181,11 @@ class SearchStrategy(abc.ABC):
                 f"this strategy searched input {self.input_shape} with {self.num_classes} classes, "
                 f"so it cannot continue on input {shape} with {num_classes} classes"
             )
-        reward.prime([(c.arch.arch_hash, c.predicted) for c in self._history])
+        if self._history and self._scored_with != reward.version:
+            self.rescore(reward)
+        else:
+            reward.prime([(c.arch.arch_hash, c.predicted) for c in self._history])
+        self._scored_with = reward.version
         best = max((c.reward for c in self._history), default=-np.inf)
         while len(self._history) < budget:
             started = time.perf_counter()
@@ -206,6 +223,34 @@ class SearchStrategy(abc.ABC):
                 )
         return self.result(queries=reward.queries)
 
+    def rescore(self, reward: Reward) -> int:
+        """Score every proposal so far with ``reward`` (a refitted predictor) and keep the new values.
+
+        The history's rewards and predictions are replaced (the reward curve of past batches is
+        kept as it was: it is what the strategy saw then); when any reward changed, the strategy
+        forgets what it learned from the old scale (:meth:`_reward_changed`: REINFORCE restarts its
+        baseline, evolution's population takes the new rewards).
+
+        Returns:
+            How many proposals' rewards changed.
+        """
+        if not isinstance(reward, Reward):
+            raise InvalidOptionError(f"reward must be a Reward, but got {type(reward).__name__}")
+        changed = 0
+        if self._history:
+            batch = reward([c.arch for c in self._history])
+            fresh = []
+            for i, c in enumerate(self._history):
+                new_reward, new_predicted = float(batch.reward[i]), float(batch.predicted[i])
+                if new_reward != c.reward:
+                    changed += 1
+                fresh.append(replace(c, reward=new_reward, predicted=new_predicted))
+            self._history = fresh
+            if changed:
+                self._reward_changed()
+        self._scored_with = reward.version
+        return changed
+
     def result(self, *, queries: int = -1) -> StrategyResult:
         """The result so far (``queries`` as the caller's reward counted them).
 
@@ -241,6 +286,7 @@ class SearchStrategy(abc.ABC):
             "batch_rewards": list(self._batch_rewards),
             "seconds": self._seconds,
             "rng": self.rng.bit_generator.state,
+            "scored_with": self._scored_with,
             "extra": self._extra_state(),
         }
 
@@ -276,6 +322,8 @@ class SearchStrategy(abc.ABC):
             self._seconds = float(state["seconds"])
             self.rng = np.random.default_rng()
             self.rng.bit_generator.state = state["rng"]
+            scored_with = state.get("scored_with")  # absent from states of earlier versions
+            self._scored_with = None if scored_with is None else str(scored_with)
             if self.input_shape is not None:
                 self._setup()
             self._load_extra_state(state["extra"])

@@ -108,6 +108,10 @@ class EvolutionStrategy(SearchStrategy):
                 self._population.popleft()
         self._pending = []
 
+    def _reward_changed(self) -> None:
+        # the members compete on the refitted reward
+        self._population = deque((step, tokens, self._history[step].reward) for step, tokens, _ in self._population)
+
     def _extra_state(self) -> dict[str, Any]:
         return {
             "population": [

@@ -6,7 +6,8 @@ the reward scores them, and one Adam step follows the policy gradient (Williams,
     loss = -mean_i( A_i * log p(tokens_i) ) - entropy_weight * mean_i( H_i )
 
 with ``A_i = (R_i - b) / s``: ``b`` an exponential moving average of the batch-mean reward
-(``baseline_decay``; the first batch's mean starts it) and, when ``normalize`` is on, ``s`` an
+(``baseline_decay``; the first batch's mean starts it, and restarts it after the reward was
+refitted between rounds) and, when ``normalize`` is on, ``s`` an
 exponential moving average of the advantage's root mean square, so that the step size does not
 depend on the scale of the reward (predicted accuracies of one search often differ by a few
 points only). ``H_i`` is the summed entropy of the masked token distributions along sequence
@@ -110,6 +111,7 @@ class ReinforceStrategy(SearchStrategy):
         self.baseline = 0.0
         self.scale = 1.0  # moving RMS of the advantage
         self.updates = 0
+        self._restart_baseline = False  # set when the reward was refitted (rounds)
         self._pending: PolicySample | None = None
 
     def _options(self) -> dict[str, Any]:
@@ -137,11 +139,13 @@ class ReinforceStrategy(SearchStrategy):
         rewards = batch.reward
         mean = float(np.mean(rewards))
         decay = self.baseline_decay
-        if self.updates == 0:
+        fresh = self.updates == 0 or self._restart_baseline
+        if fresh:
             self.baseline = mean
         advantage = rewards - self.baseline
         rms = float(np.sqrt(np.mean(advantage**2)))
-        self.scale = rms if self.updates == 0 else decay * self.scale + (1 - decay) * rms
+        self.scale = rms if fresh else decay * self.scale + (1 - decay) * rms
+        self._restart_baseline = False
         if self.normalize:
             advantage = advantage / (self.scale + 1e-3)
         adv = torch.as_tensor(advantage, dtype=torch.float32)  # (B,)
@@ -154,6 +158,10 @@ class ReinforceStrategy(SearchStrategy):
         self.optimizer.step()
         self.baseline = decay * self.baseline + (1 - decay) * mean
         self.updates += 1
+
+    def _reward_changed(self) -> None:
+        # the old baseline and advantage scale are of the old predictor: the next batch restarts them
+        self._restart_baseline = True
 
     def greedy(self) -> Architecture:
         """The policy's most likely network (argmax at every token).
@@ -176,6 +184,7 @@ class ReinforceStrategy(SearchStrategy):
             "baseline": self.baseline,
             "scale": self.scale,
             "updates": self.updates,
+            "restart_baseline": self._restart_baseline,
         }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
@@ -185,6 +194,7 @@ class ReinforceStrategy(SearchStrategy):
         self.baseline = float(state["baseline"])
         self.scale = float(state["scale"])
         self.updates = int(state["updates"])
+        self._restart_baseline = bool(state.get("restart_baseline", False))
 
 
 __all__ = ["ReinforceStrategy"]

@@ -18,6 +18,12 @@ tests). For each architecture of a batch it
    ``penalty=0.25``), ten times over loses 0.58: smooth, so a policy gradient can still tell "a
    bit over" from "far over", and strong enough that over-budget networks rarely win.
 
+A reward has a :attr:`Reward.version`: the identity of the predictor behind it (the search uses
+its fit's cache key; by default every ``Reward`` object is a version of its own). A strategy that
+continues with a reward of another version re-scores its history with it first (see
+:meth:`~tapaskit.search.base.SearchStrategy.rescore`), so a refitted predictor is never shadowed by
+the cached predictions of the old one.
+
 Accounting: :attr:`Reward.queries` counts architectures actually sent to the scorer. A cache hit
 costs no query (and does not call the scorer); :attr:`Reward.hits` counts those, as well as
 repeats of one network inside a batch, which share one query even with ``cache=False``. Search *budgets*
@@ -28,6 +34,7 @@ networks whatever its duplicate rate.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +79,8 @@ class Reward:
         max_flops: FLOP budget (per sample, as :mod:`tapaskit.space.shapes` counts), or ``None``.
         penalty: reward lost per unit of log-ratio over a budget, >= 0.
         cache: whether to remember predictions by ``arch_hash``.
+        version: what scores (e.g. the fitted predictor's cache key); ``None``: a fresh id, so
+            two rewards built apart are never taken for the same.
 
     Raises:
         InvalidOptionError: a bad shape, class count, budget or penalty.
@@ -87,6 +96,7 @@ class Reward:
         max_flops: float | None = None,
         penalty: float = 0.25,
         cache: bool = True,
+        version: str | None = None,
     ) -> None:
         if not callable(score):
             raise InvalidOptionError(f"score must be callable, but got {type(score).__name__}")
@@ -103,6 +113,7 @@ class Reward:
             raise InvalidOptionError(f"penalty must be a number >= 0, but got {penalty!r}")
         self.penalty = float(penalty)
         self.use_cache = bool(cache)
+        self.version = uuid.uuid4().hex if version is None else str(version)
         self._cache: dict[str, float] = {}
         self.queries = 0
         self.hits = 0
