@@ -150,6 +150,9 @@ class _LazyProgress:
     def update(self, task: Any, **kwargs: Any) -> None:
         self._progress.update(task, **kwargs)
 
+    def remove_task(self, task: Any) -> None:
+        self._progress.remove_task(task)
+
     def bar(self, description: str) -> Callable[..., None]:
         """An updater of one bar that is added at its first update (``completed=, total=, info=``)."""
         tasks: list[Any] = []
@@ -166,13 +169,49 @@ class _LazyProgress:
             self._progress.stop()
 
 
+class _LineProgress(_LazyProgress):
+    """The same interface in plain lines, for stderr in a pipe or a log: a line when a task passes a
+    quarter of its total and when it ends, one per update for tasks without a total (a training's
+    epochs), instead of bars that a file would hold cut off or not at all."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, dict[str, Any]] = {}
+
+    def add_task(self, description: str, **kwargs: Any) -> Any:
+        task = len(self._tasks)
+        self._tasks[task] = {"description": description, "total": kwargs.get("total"), "completed": 0,
+                             "info": kwargs.get("info", ""), "quarter": 0}
+        return task
+
+    def update(self, task: Any, **kwargs: Any) -> None:
+        state = self._tasks[task]
+        before = state["completed"]
+        state.update({k: v for k, v in kwargs.items() if k in ("total", "completed", "info")})
+        total, done = state["total"], state["completed"]
+        if total:
+            quarter = min(4, int(4 * done / total))
+            if quarter > state["quarter"]:
+                state["quarter"] = quarter
+                err.print(f"{state['description']}: {done}/{total} {state['info']}".rstrip(), highlight=False,
+                          markup=False)
+        elif done != before:
+            err.print(f"{state['description']}: {done} {state['info']}".rstrip(), highlight=False, markup=False)
+
+    def remove_task(self, task: Any) -> None:
+        self._tasks.pop(task, None)
+
+    def stop(self) -> None:
+        pass
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Any]:
-    """A progress display on stderr (shown from its first task on), or None when disabled (``--json``)."""
+    """A progress display on stderr (shown from its first task on; plain lines when stderr is not a
+    terminal), or None when disabled (``--json``)."""
     if not enabled:
         yield None
         return
-    progress = _LazyProgress()
+    progress = _LazyProgress() if err.is_terminal else _LineProgress()
     try:
         yield progress
     finally:
@@ -393,6 +432,18 @@ def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
     _emit(_json_mode(json_), stats, render)
 
 
+def _sortable_columns(frame: Any) -> list[str]:
+    """The columns of a query's frame that ``--sort`` can order by: all but those holding lists
+    (the learning curve)."""
+    def holds_lists(name: str) -> bool:
+        if str(frame[name].dtype).startswith("list"):  # pyarrow list<...>
+            return True
+        values = frame[name].dropna()
+        return len(values) > 0 and hasattr(values.iloc[0], "__len__") and not isinstance(values.iloc[0], str)
+
+    return [name for name in frame.columns if not holds_lists(name)]
+
+
 @lde_app.command("query")
 def lde_query_command(
     dcn: Annotated[Optional[float], typer.Option(help="Centre of the DCN window.")] = None,
@@ -402,6 +453,11 @@ def lde_query_command(
     status: Annotated[str, typer.Option(help="ok, failed, diverged, oom or all.")] = "ok",
     source: Annotated[Optional[str], typer.Option(help="seed, search, train, import or benchmark.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to print (0 = all).")] = 20,
+    sort: Annotated[Optional[str], typer.Option(
+        "--sort", metavar="COLUMN",
+        help="Order rows by this column (e.g. peak_accuracy, params, flops, dcn, created_at); "
+             "a leading '-' (--sort=-params) or --desc sorts in descending order.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort in descending order (with --sort).")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write all matching rows to .csv or .parquet.")] = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
@@ -412,7 +468,9 @@ def lde_query_command(
 
         tapas lde query --dcn 0.6 --tau 0.05
 
-        tapas lde query --dataset digits --limit 5 --json
+        tapas lde query --dataset digits --sort peak_accuracy --desc --limit 5
+
+        tapas lde query --sort=-flops --limit 10 --json
 
         tapas lde query --status all --source search -o runs.parquet
     """
@@ -422,15 +480,31 @@ def lde_query_command(
     check_int("limit", limit, 0)
     if output is not None and output.suffix not in (".csv", ".parquet"):
         raise InvalidOptionError(f"--output must end in .csv or .parquet, but got {output.name!r}")
+    if desc and sort is None:
+        raise InvalidOptionError("--desc orders by the --sort column; add --sort COLUMN")
+    sort_column = None
+    if sort is not None:
+        sort_column, desc = (sort[1:], True) if sort.startswith("-") else (sort, desc)
+        sort_column = sort_column.strip()
     frame = _open_store(lde, existing=True).query(
         dcn, tau if dcn is not None else None, datasets=dataset or None, exclude_datasets=exclude or (),
         status=None if status == "all" else status, source=source)
+    if sort_column is not None:
+        sortable = _sortable_columns(frame)
+        if sort_column not in sortable:
+            raise InvalidOptionError(f"--sort must name one of the columns {', '.join(sortable)}, "
+                                     f"but got {sort_column!r}")
+        # stable: rows that tie keep the store's order; missing values last either way
+        frame = frame.sort_values(sort_column, ascending=not desc, kind="mergesort", na_position="last",
+                                  ignore_index=True)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)  # as `lde export` does
         (frame.to_parquet if output.suffix == ".parquet" else frame.to_csv)(output, index=False)
     shown = frame if limit == 0 else frame.head(limit)
     columns = ["experiment_id", "dataset_name", "dcn", "arch_hash", "depth", "params",
                "peak_accuracy", "status", "source"]
+    if sort_column is not None and sort_column not in columns:
+        columns.append(sort_column)  # the order is visible
     if _json_mode(json_):
         sys.stdout.write(json.dumps({"matched": len(frame), "rows": json.loads(
             shown.to_json(orient="records", date_format="iso", default_handler=str))}, indent=2) + "\n")
@@ -570,9 +644,9 @@ def lde_delete_command(
 
 @lde_app.command("seed")
 def lde_seed_command(
-    suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets) or mini.")] = "default",
-    archs: Annotated[Optional[int], typer.Option(help="Architectures in the shared pool (default: the shipped campaign's 300).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per training (default: the campaign schedule's 6).")] = None,
+    suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets, at most 16x16, 6 epochs), large (8 datasets at native 28x28/32x32, 3,000 training samples, 8 epochs) or mini.")] = "default",
+    archs: Annotated[Optional[int], typer.Option(help="Architectures in the shared pool (default: the shipped campaign's: 300 for default, 36 for large, the first networks of the default pool that fit).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per training (default: the suite's schedule: 6 for default, 8 for large).")] = None,
     executor: ExecutorOpt = "local",
     workers: Annotated[int, typer.Option("--workers", help="Trainings at once.")] = 2,
     ray_address: RayAddressOpt = None,
@@ -593,6 +667,8 @@ def lde_seed_command(
     Examples:
 
         tapas lde seed --lde campaign.duckdb
+
+        tapas lde seed --suite large --workers 1 --lde campaign-large.duckdb
 
         tapas lde seed --suite mini --archs 5 --epochs 1 --lde /tmp/mini.duckdb
     """
@@ -633,11 +709,18 @@ def lde_seed_command(
 @app.command("search")
 def search_command(
     dataset: Annotated[str, typer.Argument(help="Built-in name, variant spec or path to user data.")],
-    preset: Annotated[str, typer.Option(help="quick, default or thorough (sets the options below).")] = "default",
+    preset: Annotated[str, typer.Option(help="quick, cpu, default or thorough (sets the options below; cpu: "
+                                        "full-size datasets on a 2-core CPU).")] = "default",
     strategy: Annotated[str, typer.Option(help="reinforce, random or evolution.")] = "reinforce",
     budget: Annotated[Optional[int], typer.Option(help="Architectures proposed and scored by the predictor.")] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Distinct best candidates to train fully.")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates fully trained per round.")] = None,
+    trainings: Annotated[Optional[int], typer.Option(help="Full trainings in all, spent in rounds of --top-k; the predictor refits on them between rounds.")] = None,
+    screen: Annotated[Optional[int], typer.Option(help="Screen F x top-k candidates on short schedules first, keeping the best third per rung (0: off).")] = None,
+    acquisition: Annotated[str, typer.Option(help="How a round picks: ucb (prediction + spread), ei (expected improvement) or greedy.")] = "ucb",
     epochs: Annotated[Optional[int], typer.Option(help="Epochs of each full training.")] = None,
+    max_train: Annotated[Optional[int], typer.Option("--max-train", help="Training samples of a full training (0: all).")] = None,
+    final_epochs: Annotated[Optional[int], typer.Option("--final-epochs", help="Train the best network again for this many epochs; that is the exported model (0: off).")] = None,
+    register: Annotated[Optional[str], typer.Option(help="Model-registry name of the found model (default: tapaskit-DATASET).")] = None,
     max_params: Annotated[Optional[int], typer.Option("--max-params", help="Penalise networks with more parameters.")] = None,
     max_flops: Annotated[Optional[int], typer.Option("--max-flops", help="Penalise networks with more FLOPs per sample.")] = None,
     predictor: Annotated[Optional[str], typer.Option(help="Predictor used as reward (default: the toolkit's best).")] = None,
@@ -658,28 +741,35 @@ def search_command(
     lde: LdeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Search a CNN for DATASET: DCN → LDE experiments → TAP → controller → top-K trained.
+    """Search a CNN for DATASET: DCN → LDE experiments → TAP → controller → rounds of top-K trained.
 
     The predictor (fitted in seconds on LDE experiments of datasets with a similar DCN) scores
-    every proposal; only the top-K are trained. Results go to the LDE and MLflow; `--out` gets
-    `architecture.json`, `weights.pt`, a standalone `model.py` and `summary.json`.
+    every proposal; only the best (by prediction and its uncertainty) are trained, --top-k per
+    round, until --trainings are spent; the predictor refits on each round's results. Validation
+    accuracy picks; test accuracy (the official test set when there is one) is measured once per
+    full training. Results go to the LDE and MLflow; `--out` gets `architecture.json`,
+    `weights.pt`, a standalone `model.py` and `summary.json`.
 
     Examples:
 
         tapas search digits --preset quick --out ./best
+
+        tapas search fashion-mnist --preset cpu --out ./fashion
 
         tapas search 'fashion-mnist[n=10000]' --strategy evolution --budget 5000 --top-k 3
 
         tapas search ./my_images --max-params 200000 --resume --out ./run1
     """
     from tapaskit.predictor import DEFAULT_PREDICTOR
+    from tapaskit.space.compact import compact_form
     from tapaskit.workflows.search import Search, SearchConfig, SearchEvents
 
     as_json = _json_mode(json_)
     config = SearchConfig(
         dataset=dataset, strategy=strategy, preset=preset, budget=budget, top_k=top_k, epochs=epochs,
         max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
-        seed=_seed(seed), device=device)
+        seed=_seed(seed), device=device, trainings=trainings, screen=screen, acquisition=acquisition,
+        max_train=max_train, final_epochs=final_epochs, register=register)
     # options, the dataset, the LDE and a resume checkpoint are checked here, before any output or work
     search_run = Search(config, out_dir=out_dir, resume=resume, force=force, lde=_lde_path(lde))
     search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial,
@@ -690,19 +780,27 @@ def search_command(
 
             def stage(text: str) -> None:
                 err.print(f"[bold]·[/] {text}", highlight=False)
+                if "stage" in tasks:
+                    progress.remove_task(tasks.pop("stage"))
+                if text.startswith(("fitting", "refitting")):  # up to a minute without other output
+                    tasks["stage"] = progress.add_task("fitting the predictor", total=None, info="")
 
             def search(p: Any) -> None:
+                if "stage" in tasks:
+                    progress.remove_task(tasks.pop("stage"))
                 if "search" not in tasks:
                     tasks["search"] = progress.add_task("search", total=p.budget, info="")
-                progress.update(tasks["search"], completed=p.step,
+                progress.update(tasks["search"], completed=p.step, total=p.budget,  # grows round by round
                                 info=f"batch reward {p.batch_mean:.3f}  best {p.best_reward:.3f}")
 
             def started(i: int, total: int, arch: Any) -> None:
-                tasks[arch.arch_hash] = progress.add_task(f"train {i + 1}/{total} {arch.arch_hash}",
-                                                          total=search_run.config.epochs, info="")
+                if arch.arch_hash in tasks:  # trained before at a screening rung: a fresh bar
+                    progress.remove_task(tasks[arch.arch_hash])
+                tasks[arch.arch_hash] = progress.add_task(f"train {i + 1}/{total} {arch.arch_hash}", total=None,
+                                                          info="")
 
             def epoch(arch: Any, e: int, loss: float, acc: float) -> None:
-                progress.update(tasks[arch.arch_hash], completed=e, info=f"val acc {acc:.4f}")
+                progress.update(tasks[arch.arch_hash], completed=e, info=f"epoch {e}, val acc {acc:.4f}")
 
             search_run.events = SearchEvents(stage=stage, search=search, training_started=started,
                                              training_epoch=epoch)
@@ -723,14 +821,27 @@ def search_command(
         out.print(f"DCN {result.dcn:.3f}; predictor {fit.predictor} on {fit.experiments} "
                   f"experiments of {len(fit.datasets)} datasets ({window}); "
                   f"{p.proposals} proposals in {p.seconds:.1f}s", highlight=False)
-        _table("Top candidates, fully trained", ["rank", "arch", "predicted", "validation", "test", "params", "status"],
-               [[c.rank, c.arch.arch_hash, c.predicted_accuracy, c.result.peak_accuracy, c.result.test_accuracy,
+        if len(result.rounds) > 1 or result.screened:
+            _table("Rounds", ["round", "proposals", "predictor fitted on", "screened", "trained",
+                              "predictor error (MAE)", "best validation so far"],
+                   [[r.round, r.proposals, f"{r.predictor_fit.experiments} experiments"
+                     + (f" ({r.predictor_fit.target_experiments} of this dataset)" if r.predictor_fit.target_experiments
+                        else ""), r.screened, r.trained, r.predictor_mae, r.best_validation_accuracy]
+                    for r in result.rounds])
+        _table("Candidates, fully trained", ["round", "arch", "predicted", "validation", "test", "params", "status"],
+               [[c.round, compact_form(c.arch), c.predicted_accuracy, c.result.peak_accuracy, c.result.test_accuracy,
                  c.result.params, c.result.status.value] for c in result.candidates])
-        best = result.best
+        best, model = result.best, result.model
         if best is not None:
             test = "" if best.result.test_accuracy is None else f", test {best.result.test_accuracy:.4f}"
-            out.print(f"best {best.arch.arch_hash}: validation {best.result.peak_accuracy:.4f}{test} "
-                      f"(chosen on validation; test seen once) → {out_dir}", highlight=False)
+            out.print(f"best {compact_form(best.arch)} ({best.arch.arch_hash}): validation "
+                      f"{best.result.peak_accuracy:.4f}{test} (chosen on validation; test seen once)", highlight=False)
+        if model is not None and model is not best:
+            test = "" if model.result.test_accuracy is None else f", test {model.result.test_accuracy:.4f}"
+            out.print(f"final training, {model.result.hparams.epochs} epochs: validation "
+                      f"{model.result.peak_accuracy:.4f}{test}", highlight=False)
+        if model is not None:
+            out.print(f"model → {out_dir}", highlight=False)
         if result.mlflow_run_id:
             out.print(f"MLflow run {result.mlflow_run_id} (tapas ui; past searches: tapas searches)", highlight=False)
 
@@ -767,7 +878,9 @@ def searches_command(
 @benchmark_app.command("predictor")
 def benchmark_predictor_command(
     scenario: Annotated[str, typer.Option(help="A (split within a dataset), B (leave one out), "
-                                          "C (leave one out + DCN window, TAPAS) or all.")] = "all",
+                                          "C (leave one out + DCN window, TAPAS), F (leave the "
+                                          "dataset's whole family out + DCN window), a list "
+                                          "such as C,F, or all.")] = "all",
     predictors: Annotated[Optional[str], typer.Option(help="Comma-separated names (default: all registered).")] = None,
     tau: Annotated[float, typer.Option(help="DCN window half-width of scenario C.")] = 0.05,
     min_datasets: Annotated[Optional[int], typer.Option(help="Scenario C widens the DCN window until it holds this many datasets (default: 6).")] = None,
@@ -780,8 +893,9 @@ def benchmark_predictor_command(
 ) -> None:
     """Benchmark TAP against LightGBM, random forest, dataset-mean and parameter-count baselines.
 
-    Reports MSE, MAE, Kendall tau, Spearman rho, R² and top-10 % precision per held-out dataset and
-    on average, writes scatter plots and logs an MLflow run.
+    Reports MSE, MAE, Kendall tau, Spearman rho, R² and top-10 % precision per held-out dataset, per
+    dataset family and on average, the calibration of each predictor's uncertainty (share of true
+    accuracies within ±1σ and ±2σ), writes scatter plots and logs an MLflow run.
 
     Examples:
 
@@ -792,11 +906,13 @@ def benchmark_predictor_command(
         tapas benchmark predictor --predictors tap,lightgbm --plot plots/
 
         tapas benchmark predictor --scenario C --unseen-architectures
+
+        tapas benchmark predictor --scenario C,F --predictors ensemble
     """
-    from tapaskit.evaluation.predictor_benchmark import run_predictor_benchmark
+    from tapaskit.evaluation.predictor_benchmark import SCENARIOS, run_predictor_benchmark
 
     as_json = _json_mode(json_)
-    scenarios = ["A", "B", "C"] if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
+    scenarios = list(SCENARIOS) if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
     names = [p.strip() for p in predictors.split(",")] if predictors is not None else None
     store = _open_store(lde, existing=True)
     with _progress(not as_json) as progress:
@@ -820,16 +936,31 @@ def benchmark_predictor_command(
             if block.get("skipped"):
                 out.print(f"scenario {name}: skipped ({block.get('note')})", highlight=False)
                 continue
-            _table(f"Scenario {name}", ["predictor", "Kendall tau", "Spearman rho", "MAE", "MSE", "R²", "top-10 % prec."],
+            _table(f"Scenario {name}", ["predictor", "Kendall tau", "Spearman rho", "MAE", "MSE", "R²", "top-10 % prec.",
+                                        "within ±1σ", "within ±2σ"],
                    [[p, m.get("kendall_tau_mean"), m.get("spearman_rho_mean"), m.get("mae_mean"), m.get("mse_mean"),
-                     m.get("r2_mean"), m.get("top10_precision_mean")] for p, m in block["predictors"].items()])
-            if name == "C":
+                     m.get("r2_mean"), m.get("top10_precision_mean"), m.get("coverage_1sigma_mean"),
+                     m.get("coverage_2sigma_mean")] for p, m in block["predictors"].items()])
+            if name in ("C", "F"):
                 out.print(f"  {_window_note(block['datasets'], report['config'])}", highlight=False)
             ref = block.get("reference")
             if ref:
                 out.print(f"  reference, not a predictor (each test network's own accuracy on the training datasets, "
                           f"{ref['coverage_mean']:.0%} of them covered): Kendall tau {ref['kendall_tau_mean']:.3f}, "
                           f"MAE {ref['mae_mean']:.3f}", highlight=False)
+        ran = [name for name, block in report["scenarios"].items() if not block.get("skipped")]
+        if len(ran) > 1:
+            _table("Kendall tau / MAE side by side", ["predictor", *ran],
+                   [[p, *(f"{s['kendall_tau_mean']:.3f} / {s['mae_mean']:.3f}" if s.get("kendall_tau_mean") is not None
+                          and s.get("mae_mean") is not None else "-" for s in (row.get(n, {}) for n in ran))]
+                    for p, row in report["summary"].items()])
+            families = report.get("families", {})
+            if any(len(members) > 1 for members in families.values()):
+                _table("Kendall tau per dataset family (mean over its held-out datasets)",
+                       ["family", "datasets", "predictor", *ran],
+                       [[family, len(families[family]), p,
+                         *(row.get(n, {}).get("per_family_kendall_tau", {}).get(family) for n in ran)]
+                        for family in families for p, row in report["summary"].items()])
         if report["plots"]:
             out.print(f"scatter plots: {Path(report['plots'][0]).parent}", highlight=False)
         if report.get("mlflow_run_id"):
@@ -851,27 +982,36 @@ def _window_note(datasets: dict[str, dict[str, Any]], config: dict[str, Any]) ->
 
 @benchmark_app.command("search")
 def benchmark_search_command(
-    predictor: Annotated[Optional[str], typer.Option(help="Predictor that picks (default: the toolkit's best).")] = None,
-    picks: Annotated[int, typer.Option(help="Networks picked per held-out dataset.")] = 5,
+    predictor: Annotated[Optional[str], typer.Option(help="Predictor that picks and refits (default: the toolkit's best).")] = None,
+    trainings: Annotated[int, typer.Option(help="Full trainings per simulated search (the curves run to it).")] = 20,
+    top_k: Annotated[int, typer.Option("--top-k", help="Trainings per round of the rounds method; the predictor refits after each round.")] = 5,
+    seeds: Annotated[int, typer.Option(help="Simulated searches per held-out dataset (seeds --seed, --seed + 1, ...).")] = 5,
+    holdout: Annotated[str, typer.Option(help="What leaves the training set with a held-out dataset: its family (scenario F) or the dataset alone (C).")] = "family",
+    target_weight: Annotated[int, typer.Option(help="Times a refit repeats each trained network of the held-out dataset.")] = 10,
+    acquisition: Annotated[str, typer.Option(help="Acquisition rule of the rounds: ucb, ei or greedy.")] = "ucb",
+    beta: Annotated[float, typer.Option(help="Weight of the predictor's spread in ucb.")] = 1.0,
+    picks: Annotated[int, typer.Option(help="The one-pass figure of earlier versions: best of the first fit's top picks.")] = 5,
     tau: Annotated[float, typer.Option(help="DCN window half-width.")] = 0.05,
-    unseen_architectures: Annotated[bool, typer.Option("--unseen-architectures", help="Pick from pools of architectures the predictor never saw, as in a search (two folds per dataset).")] = False,
+    unseen_architectures: Annotated[bool, typer.Option("--unseen-architectures", help="Search pools of architectures the predictor never saw, as in a search (two folds per dataset).")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Directory for the PNG of the curves.")] = None,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Leave each dataset out, let the predictor pick its top networks from that dataset's trained
-    pool, and report the best true accuracy of the picks as a percentile of the pool, against
-    random picks.
+    """Simulate the search on each held-out dataset's trained pool and report the best true accuracy
+    found after 1, 2, 5, 10 and 20 trainings, as a percentile of the pool, for the one-pass top-K,
+    rounds with acquisition and refits, random picks and regularized evolution; and the sample
+    efficiency of the rounds against random picks. Logs an MLflow run with the curves' PNG.
 
     Examples:
 
         tapas benchmark search
 
-        tapas benchmark search --picks 5 --json
+        tapas benchmark search --predictor lightgbm --seeds 2 --json
 
-        tapas benchmark search --unseen-architectures
+        tapas benchmark search --unseen-architectures --plot plots/
     """
-    from tapaskit.evaluation.search_benchmark import run_search_benchmark
+    from tapaskit.evaluation.search_benchmark import METHOD_LABELS, run_sample_efficiency
     from tapaskit.predictor import DEFAULT_PREDICTOR
 
     as_json = _json_mode(json_)
@@ -879,24 +1019,36 @@ def benchmark_search_command(
     with _progress(not as_json) as progress:
         callback = None
         if progress is not None:
-            bar = progress.bar("held-out datasets")
+            bar = progress.bar("simulated searches")
 
-            def callback(name: str, i: int, total: int) -> None:
-                bar(completed=i, total=total, info=name)
+            def callback(label: str, i: int, total: int) -> None:
+                bar(completed=i, total=total, info=label)
 
-        report = run_search_benchmark(store, predictor=predictor or DEFAULT_PREDICTOR, picks=picks, tau=tau,
-                                      seed=_seed(seed), unseen_architectures=unseen_architectures,
-                                      progress=callback)
+        report = run_sample_efficiency(
+            store, predictor=predictor or DEFAULT_PREDICTOR, trainings=trainings, top_k=top_k, seeds=seeds,
+            seed=_seed(seed), holdout=holdout, unseen_architectures=unseen_architectures,
+            target_weight=target_weight, acquisition=acquisition, beta=beta, picks=picks, tau=tau,
+            plot_dir=plot, progress=callback)
 
     def render() -> None:
-        _table(f"Best of {picks} picks as a percentile of the pool", ["held-out dataset", "DCN", "pool",
-               f"{report['predictor']} picks", "random picks"],
-               [[n, d["dcn"], d["pool"], d["tap_best_percentile"], d["random_best_percentile"]]
-                for n, d in report["per_dataset"].items()])
-        out.print(f"mean: {report['predictor']} {report['tap_best_percentile_mean']:.1f}, "
-                  f"random {report['random_best_percentile_mean']:.1f}", highlight=False)
+        _table(f"Best true accuracy after n trainings, percentile of the pool (median of {report.runs} runs, "
+               f"{report.datasets} held-out datasets)", ["method", *(f"n={n}" for n in report.checkpoints)],
+               [[METHOD_LABELS[m], *row.values()] for m, row in report.curves.items()])
+        for what, eff in (("at the budget", report.efficiency_at_budget),
+                          ("at the 99th percentile", report.efficiency_at_99th)):
+            rounds = "not reached" if eff.rounds_trainings is None else f"{eff.rounds_trainings} trainings"
+            ratio = "-" if eff.ratio is None else f"{eff.ratio:.1f}x"
+            out.print(f"sample efficiency {what} ({eff.target_percentile:.1f}): rounds {rounds}, random "
+                      f"{eff.random_trainings} -> {ratio}", highlight=False)
+        out.print(f"one-pass top {report.config['picks']}: {report.config['predictor']} "
+                  f"{report.tap_best_percentile_mean:.1f}, random {report.random_best_percentile_mean:.1f} "
+                  f"(mean over datasets)", highlight=False)
+        if report.plot:
+            out.print(f"curves: {report.plot}", highlight=False)
+        if report.mlflow_run_id:
+            out.print(f"MLflow run {report.mlflow_run_id} (tapas ui)", highlight=False)
 
-    _emit(as_json, report, render)
+    _emit(as_json, report.to_dict(), render)
 
 
 # ---------------------------------------------------------------------------------------------- ui
@@ -960,7 +1112,7 @@ def ui_command(
             detail = log.read_text(errors="replace").strip().splitlines()
             raise InvalidOptionError(f"the MLflow server stopped at start ({detail[-1] if detail else 'no message'}; "
                                      f"its log: {log})")
-        url = f"{base}/#/experiments/{ids['search']}"
+        url = f"{base}/#/experiments/{ids['search']}/runs?workflowType=machine_learning"  # the model-training view
         if _json_mode(json_):
             sys.stdout.write(json.dumps({"url": base, "searches": url, "tracking_uri": uri}) + "\n")
         else:
@@ -995,8 +1147,27 @@ _INTERRUPTED = ("interrupted: every finished result is kept in the LDE; rerun th
                 "continue (lde seed and keyed imports skip what is stored; search: add --resume)\n")
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    """A warning as the user reads it: one line, as the command's own ``warning:`` lines are
+    (an unreadable cache entry that is refitted, a library's notice), without Python's source line."""
+    text = " ".join(str(message).split())
+    return f"warning: {text}\n"
+
+
 def main() -> None:
     """Entry point of the ``tapas`` console script."""
+    import warnings
+
+    shown_as, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        _run_app()
+    finally:  # called in-process (tests, scripts), the caller's format comes back
+        warnings.formatwarning = shown_as
+
+
+def _run_app() -> None:
+    """Run the app; a user's error is one line and exit code 1, Ctrl-C one line and 130."""
     from tapaskit.errors import USER_ERRORS
 
     try:

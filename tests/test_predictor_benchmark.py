@@ -23,6 +23,7 @@ from tapaskit.predictor import (
     select_training_set,
 )
 from tapaskit.predictor.metrics import (
+    CALIBRATION_METRICS,
     METRICS,
     kendall_tau,
     spearman_rho,
@@ -32,6 +33,7 @@ from tapaskit.predictor.synthetic import synthetic_lde
 from tapaskit.evaluation.predictor_benchmark import (
     ARCHITECTURE_FOLDS,
     _same_network_reference,
+    _scenario_f,
     _splits,
     _Task,
     run_predictor_benchmark,
@@ -140,24 +142,29 @@ def test_benchmark_end_to_end_on_a_tiny_lde(tmp_path) -> None:
         track=False, progress=lambda done, total, label: calls.append((done, total)))
     assert set(report) >= {"scenarios", "lde", "config", "plots", "seconds", "mlflow_run_id"}
     assert report["lde"]["experiments"] == 120 and report["lde"]["datasets_with_dcn"] == 3
-    for scenario in ("A", "B", "C"):
+    for scenario in ("A", "B", "C", "F"):
         entry = report["scenarios"][scenario]
         assert entry["skipped"] is False
         assert set(entry["predictors"]) == {"tap", "lightgbm", "dataset_mean"}
         tap = entry["predictors"]["tap"]
-        for metric in METRICS:
+        for metric in (*METRICS, *CALIBRATION_METRICS):
             assert f"{metric}_mean" in tap
         assert set(tap["per_dataset"]) == {"synthetic-0", "synthetic-1", "synthetic-2"}
-        assert set(tap["per_dataset"]["synthetic-0"]) == set(METRICS)
+        assert set(tap["per_dataset"]["synthetic-0"]) == {*METRICS, *CALIBRATION_METRICS}
+        assert 0.0 <= tap["coverage_1sigma_mean"] <= tap["coverage_2sigma_mean"] <= 1.0
+        assert set(tap["calibration_pooled"]) == set(CALIBRATION_METRICS)
+        # every synthetic dataset is a family of its own
+        assert set(tap["per_family"]) == {"synthetic-0", "synthetic-1", "synthetic-2"}
+        assert report["summary"]["tap"][scenario]["kendall_tau_mean"] == tap["kendall_tau_mean"]
     # A: half of each dataset held out; C: the window around each DCN had to widen
     assert report["scenarios"]["A"]["datasets"]["synthetic-1"] == {"n_train": 20, "n_test": 20}
     c_info = report["scenarios"]["C"]["datasets"]["synthetic-0"]
     assert c_info["widened"] is True and c_info["tau_used"] > 0.05 and c_info["n_train"] >= 40
     # the dataset mean knows nothing of networks
     assert report["scenarios"]["A"]["predictors"]["dataset_mean"]["kendall_tau_mean"] == 0.0
-    assert calls[-1] == (27, 27) and len(calls) == 27  # 3 scenarios x 3 datasets x 3 predictors
+    assert calls[-1] == (36, 36) and len(calls) == 36  # 4 scenarios x 3 datasets x 3 predictors
     assert sorted(p.split("/")[-1] for p in report["plots"]) == sorted(
-        f"predictor_{s}_{n}.png" for s in "ABC" for n in ("tap", "lightgbm", "dataset_mean"))
+        f"predictor_{s}_{n}.png" for s in "ABCF" for n in ("tap", "lightgbm", "dataset_mean"))
     assert all((tmp_path / p.split("/")[-1]).stat().st_size > 1000 for p in report["plots"])
     json.dumps(report, allow_nan=False)  # strict JSON: undefined values are None
     # B and C carry the same-network reference (one pool on every dataset: all covered); A not
@@ -230,9 +237,9 @@ def test_single_dataset_without_dcn_runs_only_scenario_a() -> None:
     report = run_predictor_benchmark(frame, predictors={"lightgbm": LightGBMPredictor(
         n_estimators=20)}, track=False)
     assert report["scenarios"]["A"]["skipped"] is False
-    for scenario in ("B", "C"):
+    for scenario in ("B", "C", "F"):
         assert report["scenarios"][scenario]["skipped"] is True
-        assert "needs at least 2 datasets" in report["scenarios"][scenario]["note"]
+        assert "needs" in report["scenarios"][scenario]["note"]
         assert report["scenarios"][scenario]["predictors"] == {}
 
 
@@ -286,3 +293,66 @@ def test_benchmark_logs_an_mlflow_run(tmp_path, monkeypatch) -> None:
     assert "A.lightgbm.kendall_tau_mean" in run.data.metrics
     artifacts = {a.path for a in Tracker().client.list_artifacts(report["mlflow_run_id"])}
     assert "predictor_benchmark.json" in artifacts and "plots" in artifacts
+
+
+# -- scenario F: the held-out dataset's whole family leaves the training set --------------------
+
+
+def _families_lde() -> pd.DataFrame:
+    """Six synthetic datasets renamed into three families (one with a recorded lineage)."""
+    frame = synthetic_lde(n_datasets=6, n_archs=12, seed=2).query()
+    names = {"synthetic-0": "alpha", "synthetic-1": "alpha[n=100]", "synthetic-2": "alpha[noise=0.2]",
+             "synthetic-3": "beta[size=8]", "synthetic-4": "beta", "synthetic-5": "cells"}
+    frame["dataset_name"] = frame["dataset_name"].map(names)
+    frame["dataset_lineage"] = np.where(frame["dataset_name"] == "cells", "beta", None)
+    return frame
+
+
+def test_family_of_reads_the_base_name_or_the_lineage() -> None:
+    from tapaskit.predictor import dataset_families, family_of
+
+    assert family_of("fashion-mnist[classes=1,8;n=2000;size=16]") == "fashion-mnist"
+    assert family_of("mnist-5k[n=600;size=16]") == "mnist-5k"
+    assert family_of("digits") == "digits"
+    assert family_of("my data/cells[n=50]") == "my data/cells"
+    assert family_of("cells", lineage="lab") == "lab" and family_of("cells", lineage=None) == "cells"
+    frame = _families_lde()
+    families = dataset_families(frame)
+    assert dict(zip(frame["dataset_name"], families)) == {
+        "alpha": "alpha", "alpha[n=100]": "alpha", "alpha[noise=0.2]": "alpha",
+        "beta[size=8]": "beta", "beta": "beta", "cells": "beta"}
+
+
+def test_scenario_f_leaves_the_whole_family_out() -> None:
+    frame = _families_lde()
+    frame["_dataset"] = frame["dataset_name"]
+    from tapaskit.predictor import dataset_families
+
+    frame["_family"] = dataset_families(frame).to_numpy()
+    tasks, note = _scenario_f(frame, 0.05, min_experiments=10, min_datasets=1)
+    assert note is None and len(tasks) == 6
+    for task in tasks:
+        family = task.info["family"]
+        assert not (task.train["_family"] == family).any()  # no sibling left in training
+        assert set(task.test["_dataset"]) == {task.dataset}
+        assert task.info["family_left_out"] == 2
+    one_family = frame.assign(_family="alpha")
+    assert _scenario_f(one_family, 0.05, 10, 1) == ([], "needs datasets with a DCN from at least "
+                                                       "2 families, but the LDE has 1 (alpha)")
+
+
+def test_benchmark_reports_f_beside_c_per_family() -> None:
+    report = run_predictor_benchmark(
+        _families_lde(), scenarios="CF", predictors={"lightgbm": LightGBMPredictor(n_estimators=20)},
+        min_experiments=10, min_datasets=5, track=False)
+    c, f = (report["scenarios"][s] for s in "CF")
+    assert report["families"] == {"alpha": ["alpha", "alpha[n=100]", "alpha[noise=0.2]"],
+                                  "beta": ["beta", "beta[size=8]", "cells"]}
+    # F trains on the other family only: never more rows than C for the same held-out dataset
+    for dataset, info in f["datasets"].items():
+        assert info["n_train"] == 36 and info["family_left_out"] == 2  # all of the other family
+    assert set(f["predictors"]["lightgbm"]["per_family"]) == {"alpha", "beta"}
+    assert f["predictors"]["lightgbm"]["per_family"]["alpha"]["datasets"] == 3
+    assert set(report["summary"]["lightgbm"]) == {"C", "F"}
+    json.dumps(report, allow_nan=False)
+    assert all(info["n_train"] == 60 for info in c["datasets"].values())  # C keeps the siblings

@@ -1,6 +1,6 @@
 """``tapas benchmark predictor``: TAP against its baselines on the same splits of an LDE.
 
-Three scenarios (Istrate et al., 2019, Sec. 5):
+Four scenarios, A to C from Istrate et al. (2019, Sec. 5):
 
 ``A`` (per dataset)
     For each dataset, a random split of its experiments (``test_fraction`` held out, seeded);
@@ -13,8 +13,20 @@ Three scenarios (Istrate et al., 2019, Sec. 5):
     (:func:`~tapaskit.predictor.select_training_set`, widened when too few; the ``tau`` used is
     reported) with the DCN as an input; test on the held-out dataset. Needs >= 2 datasets with a
     DCN.
+``F`` (leave one dataset *family* out, with DCN)
+    As C, but every dataset of the held-out dataset's family
+    (:func:`~tapaskit.predictor.holdout.family_of`: the same base dataset before its variant
+    spec, or the same recorded lineage) leaves the training set too: in C, holding out
+    ``fashion-mnist[n=2000;size=16]`` leaves four other Fashion-MNIST variants of the same images
+    in the training set, so "unseen dataset" is not yet unseen. Needs a second family with a DCN.
 
-In B and C the report also holds a ``reference`` that is not a predictor: each test network's own
+Every predictor is also asked for its uncertainty (``predict(X, return_std=True)``); its
+calibration (:func:`~tapaskit.predictor.metrics.calibration_report`: the share of true accuracies
+within one and two standard deviations, 68 % and 95 % when calibrated) is reported next to the
+other metrics, per dataset, on average and pooled over all test rows of a scenario. Every
+scenario is also summarised per family (the mean over the family's held-out datasets).
+
+In B, C and F the report also holds a ``reference`` that is not a predictor: each test network's own
 mean chance-corrected accuracy on the training datasets, where it was trained there (the seeding
 campaign trains one pool of networks on every dataset). It shows how far the data let one dataset's
 results stand for another's: on the default LDE no predictor ranks much better than it, because
@@ -59,9 +71,15 @@ from tapaskit.predictor.base import BasePredictor, from_chance_corrected, to_cha
 from tapaskit.predictor.holdout import (
     ARCHITECTURE_FOLDS,
     architecture_keys,
+    dataset_families,
     unseen_architecture_folds,
 )
-from tapaskit.predictor.metrics import METRICS, regression_report
+from tapaskit.predictor.metrics import (
+    CALIBRATION_METRICS,
+    METRICS,
+    calibration_report,
+    regression_report,
+)
 from tapaskit.predictor.registry import PREDICTORS, seeded_predictor
 from tapaskit.predictor.training_set import (
     DEFAULT_MIN_DATASETS,
@@ -73,7 +91,9 @@ from tapaskit.predictor.training_set import (
 
 __all__ = ["SCENARIOS", "DEFAULT_BENCHMARK_PREDICTORS", "run_predictor_benchmark"]
 
-SCENARIOS: tuple[str, ...] = ("A", "B", "C")
+SCENARIOS: tuple[str, ...] = ("A", "B", "C", "F")
+#: The scenarios that leave datasets out and so carry a same-network reference.
+_LEAVE_OUT: tuple[str, ...] = ("B", "C", "F")
 #: Predictors compared when none are named: every registered one.
 DEFAULT_BENCHMARK_PREDICTORS: tuple[str, ...] = tuple(PREDICTORS)
 TARGET = "peak_accuracy"
@@ -180,6 +200,33 @@ def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int, min_datas
     return tasks, None
 
 
+def _scenario_f(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
+                ) -> tuple[list[_Task], str | None]:
+    with_dcn = frame[frame["dcn"].notna()]
+    keys = sorted(with_dcn["_dataset"].unique())
+    families = with_dcn.drop_duplicates("_dataset").set_index("_dataset")["_family"]
+    if families.nunique() < 2:
+        return [], (f"needs datasets with a DCN from at least 2 families, but the LDE has "
+                    f"{families.nunique()} ({', '.join(sorted(families.unique())) or 'none'})")
+    tasks = []
+    for key in keys:
+        held = frame["_dataset"] == key
+        family = families[key]
+        kin = frame["_family"] == family
+        target = frame[held]
+        dcn = float(target["dcn"].iloc[0])
+        selection = select_training_set(frame[~kin], dcn, tau, min_experiments=min_experiments,
+                                        min_datasets=min_datasets)
+        tasks.append(_Task(key, selection.frame, target, {
+            "n_train": len(selection.frame), "n_test": int(held.sum()), "dcn": dcn,
+            "tau_used": selection.tau, "widened": selection.widened,
+            "train_datasets": int(selection.frame["_dataset"].nunique()),
+            "family": family,
+            "family_left_out": int(frame.loc[kin & ~held, "_dataset"].nunique()),
+        }))
+    return tasks, None
+
+
 def _splits(task: _Task, scenario: str, unseen_architectures: bool, seed: int
             ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """The (train, test) pairs a task is scored on: itself, or its unseen-architecture folds."""
@@ -227,6 +274,42 @@ def _reference(tasks: list[_Task]) -> dict[str, Any] | None:
                     for m in (*METRICS, "coverage")})
     summary["per_dataset"] = per_dataset
     return summary
+
+
+def _predict_with_std(est: BasePredictor, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The prediction and its standard deviation (NaN for a predictor without one)."""
+    try:
+        mean, std = est.predict(test, return_std=True)
+    except NotImplementedError:
+        mean = est.predict(test)
+        std = np.full(len(mean), np.nan)
+    return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+
+
+def _per_family(per_dataset: Mapping[str, Mapping[str, float]], families: Mapping[str, str]
+                ) -> dict[str, dict[str, float]]:
+    """Each family's mean of every metric over its held-out datasets, and their number."""
+    out: dict[str, dict[str, float]] = {}
+    for family in sorted({families[d] for d in per_dataset}):
+        members = [m for d, m in per_dataset.items() if families[d] == family]
+        out[family] = {metric: _mean([m[metric] for m in members]) for metric in members[0]}
+        out[family]["datasets"] = len(members)
+    return out
+
+
+def _side_by_side(scenarios: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per predictor, the headline figures of every scenario next to each other."""
+    keys = ("kendall_tau_mean", "mae_mean", "top10_precision_mean", "coverage_1sigma_mean",
+            "coverage_2sigma_mean")
+    out: dict[str, dict[str, Any]] = {}
+    for scenario, entry in scenarios.items():
+        for name, summary in entry.get("predictors", {}).items():
+            out.setdefault(name, {})[scenario] = {
+                **{key: summary.get(key) for key in keys},
+                "per_family_kendall_tau": {family: values.get("kendall_tau") for family, values
+                                           in summary.get("per_family", {}).items()},
+            }
+    return out
 
 
 def _finite(value: Any) -> Any:
@@ -305,18 +388,19 @@ def run_predictor_benchmark(
     track: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Compare predictors on scenarios A, B and C of an LDE.
+    """Compare predictors on scenarios A, B, C and F of an LDE.
 
     Args:
         store: the LDE (its ok experiments are used), or an experiment frame.
-        scenarios: any of ``"A"``, ``"B"``, ``"C"`` (a string such as ``"AC"`` or ``"A,C"``
-            works too).
+        scenarios: any of ``"A"``, ``"B"``, ``"C"``, ``"F"`` (a string such as ``"AC"`` or
+            ``"A,C"`` works too).
         predictors: registry names (default: every registered predictor), or a mapping of
             names to unfitted estimators (cloned per split; ``use_dcn`` is set per scenario).
-        tau: DCN window half-width of scenario C.
+        tau: DCN window half-width of scenarios C and F.
         test_fraction: share of each dataset held out in scenario A, in (0, 1).
         seed: seeds the splits of scenario A and every predictor.
-        min_experiments: scenario C widens the DCN window until it holds this many experiments
+        min_experiments: scenarios C and F widen the DCN window until it holds this many
+            experiments
         min_datasets: ... and this many datasets. ``None``: :data:`DEFAULT_MIN_DATASETS`, or
             as many as there are when the LDE has fewer. A number given must be reachable: at
             most the datasets with a DCN besides the held-out one (checked before any fit).
@@ -329,10 +413,13 @@ def run_predictor_benchmark(
 
     Returns:
         ``{"scenarios": {S: {"predictors": {name: {"<metric>_mean": ..., "fit_seconds": ...,
-        "per_dataset": {dataset: {metric: ...}}}}, "datasets": {dataset: {"n_train", "n_test",
-        ...}}, "skipped": bool, "note": str | None}}, "lde": {...}, "config": {...},
-        "plots": [...], "mlflow_run_id": ..., "seconds": ...}`` with metrics from
-        :data:`tapaskit.predictor.METRICS`; undefined values are ``None``.
+        "calibration_pooled": {...}, "per_dataset": {dataset: {metric: ...}},
+        "per_family": {family: {metric: ..., "datasets": n}}}}, "datasets": {dataset:
+        {"n_train", "n_test", ...}}, "skipped": bool, "note": str | None}}, "summary": {name:
+        {S: {headline figures}}}, "families": {family: [datasets]}, "lde": {...}, "config":
+        {...}, "plots": [...], "mlflow_run_id": ..., "seconds": ...}`` with metrics from
+        :data:`tapaskit.predictor.METRICS` and
+        :data:`~tapaskit.predictor.metrics.CALIBRATION_METRICS`; undefined values are ``None``.
 
     Raises:
         InvalidOptionError: an unknown scenario or predictor, ``test_fraction`` outside (0, 1),
@@ -362,6 +449,7 @@ def run_predictor_benchmark(
     if len(frame) == 0:
         raise DataError("the LDE holds no ok experiment to benchmark predictors on")
     frame["_dataset"] = _dataset_keys(frame)
+    frame["_family"] = dataset_families(frame).to_numpy()
     if explicit_min_datasets and "C" in wanted:
         _check_reachable_min_datasets(frame, min_datasets)
 
@@ -371,14 +459,17 @@ def run_predictor_benchmark(
             planned[scenario] = _scenario_a(frame, test_fraction, seed)
         elif scenario == "B":
             planned[scenario] = _scenario_b(frame)
-        else:
+        elif scenario == "C":
             planned[scenario] = _scenario_c(frame, tau, min_experiments, min_datasets)
+        else:
+            planned[scenario] = _scenario_f(frame, tau, min_experiments, min_datasets)
     splits = {(scenario, task.dataset): _splits(task, scenario, unseen_architectures, seed)
               for scenario, (tasks, _) in planned.items() for task in tasks}
     total = sum(len(pairs) for pairs in splits.values()) * len(factories)
     done = 0
 
     report: dict[str, Any] = {"scenarios": {}}
+    families = dict(zip(frame["_dataset"], frame["_family"]))
     scatter_points: dict[tuple[str, str], list[tuple[str, np.ndarray, np.ndarray]]] = {}
     for scenario, (tasks, note) in planned.items():
         entry: dict[str, Any] = {"skipped": not tasks, "note": note, "predictors": {},
@@ -386,15 +477,18 @@ def run_predictor_benchmark(
         use_dcn = scenario != "B"
         for name, build in factories.items():
             per_dataset: dict[str, dict[str, float]] = {}
+            pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
             fit_seconds = 0.0
             for task in tasks:
-                reports, reals, predictions = [], [], []
+                reports, reals, predictions, stds = [], [], [], []
                 for train, test in splits[(scenario, task.dataset)]:
                     est = build(use_dcn)
                     tick = time.perf_counter()
                     est.fit(train, train[TARGET])
                     fit_seconds += time.perf_counter() - tick
-                    predictions.append(est.predict(test))
+                    mean, std = _predict_with_std(est, test)
+                    predictions.append(mean)
+                    stds.append(std)
                     reals.append(test[TARGET].to_numpy(dtype=float))
                     reports.append(regression_report(reals[-1], predictions[-1]))
                     done += 1
@@ -402,18 +496,28 @@ def run_predictor_benchmark(
                         progress(done, total, f"{scenario} {name} {task.dataset}")
                 if not reports:
                     continue
+                real, predicted, std = (np.concatenate(x) for x in (reals, predictions, stds))
                 per_dataset[task.dataset] = {m: _mean([r[m] for r in reports]) for m in METRICS}
+                per_dataset[task.dataset].update(calibration_report(real, predicted, std))
+                pooled.append((real, predicted, std))
                 scatter_points.setdefault((scenario, name), []).append(
-                    (task.dataset, np.concatenate(reals), np.concatenate(predictions)))
+                    (task.dataset, real, predicted))
             if not per_dataset:
                 continue
-            summary = {f"{m}_mean": _mean([d[m] for d in per_dataset.values()]) for m in METRICS}
+            summary = {f"{m}_mean": _mean([d[m] for d in per_dataset.values()])
+                       for m in (*METRICS, *CALIBRATION_METRICS)}
             summary["fit_seconds"] = fit_seconds
+            summary["calibration_pooled"] = calibration_report(
+                *(np.concatenate([p[i] for p in pooled]) for i in range(3)))
             summary["per_dataset"] = per_dataset
+            summary["per_family"] = _per_family(per_dataset, families)
             entry["predictors"][name] = summary
-        if scenario in ("B", "C") and not unseen_architectures:
+        if scenario in _LEAVE_OUT and not unseen_architectures:
             entry["reference"] = _reference(tasks)
         report["scenarios"][scenario] = entry
+    report["summary"] = _side_by_side(report["scenarios"])
+    report["families"] = {family: sorted(k for k, f in families.items() if f == family)
+                          for family in sorted(set(families.values()))}
 
     per = frame.groupby("_dataset")
     report["lde"] = {
@@ -460,7 +564,7 @@ def _track(report: dict[str, Any], plots: list[Path]) -> str | None:
         metrics = {}
         for scenario, entry in report["scenarios"].items():
             for name, summary in entry["predictors"].items():
-                for metric in METRICS:
+                for metric in (*METRICS, *CALIBRATION_METRICS):
                     metrics[f"{scenario}.{name}.{metric}_mean"] = summary[f"{metric}_mean"]
             reference = entry.get("reference")
             if reference:

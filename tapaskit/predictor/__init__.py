@@ -29,9 +29,19 @@ from tapaskit.predictor.encoding import (
 )
 from tapaskit.predictor.ensemble import EnsemblePredictor
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
-from tapaskit.predictor.holdout import ARCHITECTURE_FOLDS, unseen_architecture_folds
+from tapaskit.predictor.holdout import (
+    ARCHITECTURE_FOLDS,
+    dataset_families,
+    family_of,
+    unseen_architecture_folds,
+)
 from tapaskit.predictor.inputs import REQUIRED_COLUMNS, architecture_frame
-from tapaskit.predictor.metrics import METRICS, regression_report
+from tapaskit.predictor.metrics import (
+    CALIBRATION_METRICS,
+    METRICS,
+    calibration_report,
+    regression_report,
+)
 from tapaskit.predictor.registry import DEFAULT_PREDICTOR, PREDICTORS, make_predictor, seeded_predictor
 from tapaskit.predictor.tap import TAPRegressor
 from tapaskit.predictor.training_set import (
@@ -45,6 +55,7 @@ from tapaskit.predictor.training_set import (
 __all__ = [
     "ARCHITECTURE_FOLDS",
     "BasePredictor",
+    "CALIBRATION_METRICS",
     "CONTEXT_FEATURES",
     "DEFAULT_PREDICTOR",
     "DEFAULT_MIN_DATASETS",
@@ -64,8 +75,11 @@ __all__ = [
     "TAPRegressor",
     "TrainingSelection",
     "architecture_frame",
+    "calibration_report",
+    "dataset_families",
     "encode_architecture",
     "encode_frame",
+    "family_of",
     "flat_features",
     "make_predictor",
     "seeded_predictor",

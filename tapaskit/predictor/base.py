@@ -13,6 +13,13 @@ inputs; the checks are written once here. Predictors that read the layer encodin
 (TAP, the flat-feature models) derive from :class:`EncodingPredictor` and implement
 ``_predict_with_encoding`` instead, so that a caller holding ``encode_frame(X)`` already (the
 ensemble, for all its members) hands it over with ``predict(X, encoded=...)``.
+
+Uncertainty is an opt-in return value (as in ``sklearn/dummy.py`` and Gaussian processes):
+``predict(X, return_std=True)`` returns ``(mean, std)``, two float64 arrays of shape
+``(len(X),)`` on the accuracy scale; ``mean`` is exactly what ``predict(X)`` returns. Subclasses
+supply the spread in :meth:`~BasePredictor._predict_with_std` (chance-corrected scale, like
+``_predict``); how each predictor estimates it, and how it is calibrated, is in
+``docs/predictor.md``, "Uncertainty".
 """
 
 from __future__ import annotations
@@ -28,7 +35,13 @@ from tapaskit.errors import DataError, NotFittedError
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.inputs import check_frame, check_targets
 
-__all__ = ["BasePredictor", "EncodingPredictor", "from_chance_corrected", "to_chance_corrected"]
+__all__ = [
+    "BasePredictor",
+    "EncodingPredictor",
+    "combined_std",
+    "from_chance_corrected",
+    "to_chance_corrected",
+]
 
 
 # Every predictor learns the chance-corrected accuracy (acc - 1/K) / (1 - 1/K), the same scale as
@@ -42,6 +55,16 @@ def to_chance_corrected(accuracy: np.ndarray, X: pd.DataFrame) -> np.ndarray:
 def from_chance_corrected(kappa: np.ndarray, X: pd.DataFrame) -> np.ndarray:
     chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
     return chance + kappa * (1.0 - chance)
+
+
+def combined_std(spread: np.ndarray, floor: float, scale: float) -> np.ndarray:
+    """``scale * sqrt(spread**2 + floor**2)``: a model's spread (members, bags, trees) on top of
+    the noise floor it cannot resolve (its training residuals), times a calibration factor."""
+    return scale * np.sqrt(np.square(np.asarray(spread, dtype=np.float64)) + float(floor) ** 2)
+
+
+#: The smallest standard deviation :meth:`BasePredictor.predict` returns (never exactly 0).
+_MIN_STD = 1e-6
 
 
 class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
@@ -74,16 +97,21 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         self.is_fitted_ = True
         return self
 
-    def predict(self, X: pd.DataFrame, *, encoded: EncodedFrame | None = None) -> np.ndarray:
-        """Predicted accuracy of every row.
+    def predict(self, X: pd.DataFrame, *, encoded: EncodedFrame | None = None,
+                return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy of every row, and with ``return_std`` its standard deviation.
 
         Args:
             X: predictor input frame, one row per network to score.
             encoded: ``encode_frame(X)``, when the caller has it already (an ensemble encodes a
                 frame once for all its members); predictors that read no encoding ignore it.
+            return_std: also return the predictive standard deviation of every row (accuracy
+                scale; calibrated so that about 68 % of true accuracies fall within one of it on
+                unseen datasets, see docs/predictor.md, "Uncertainty").
 
         Returns:
-            A float64 array of shape ``(len(X),)``.
+            A float64 array of shape ``(len(X),)``; with ``return_std`` a pair ``(mean, std)``
+            of such arrays, ``mean`` equal to the plain prediction and ``std`` > 0.
 
         Raises:
             NotFittedError: before :meth:`fit`.
@@ -91,15 +119,18 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         """
         self._check_fitted()
         X = check_frame(X)
-        if encoded is None:
-            raw = self._predict(X)
-        else:
-            if len(encoded.lengths) != len(X):
-                raise DataError(
-                    f"the encoding has {len(encoded.lengths)} rows but the frame has {len(X)}; "
-                    "pass encode_frame(X) of the same frame"
-                )
-            raw = self._predict_with_encoding(X, encoded)
+        if encoded is not None and len(encoded.lengths) != len(X):
+            raise DataError(
+                f"the encoding has {len(encoded.lengths)} rows but the frame has {len(X)}; "
+                "pass encode_frame(X) of the same frame"
+            )
+        if return_std:
+            raw, raw_std = self._predict_with_std(X, encoded)
+            chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
+            std = np.asarray(raw_std, dtype=np.float64).reshape(-1) * (1.0 - chance)
+            mean = from_chance_corrected(np.asarray(raw, dtype=np.float64).reshape(-1), X)
+            return mean, np.maximum(std, _MIN_STD)
+        raw = self._predict(X) if encoded is None else self._predict_with_encoding(X, encoded)
         return from_chance_corrected(np.asarray(raw, dtype=np.float64).reshape(-1), X)
 
     def _check_fitted(self) -> None:
@@ -123,6 +154,12 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         """Predict for a checked frame whose encoding is at hand; only readers of it use it."""
         return self._predict(X)
 
+    def _predict_with_std(self, X: pd.DataFrame, encoded: EncodedFrame | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)`` on the chance-corrected scale for a checked frame (fitted); the mean
+        must equal what ``_predict`` returns. Every predictor of the toolkit implements it."""
+        raise NotImplementedError(f"{type(self).__name__} does not estimate its uncertainty")
+
 
 class EncodingPredictor(BasePredictor):
     """A predictor that reads the layer encoding of its input (:func:`encode_frame`).
@@ -136,3 +173,12 @@ class EncodingPredictor(BasePredictor):
     @abc.abstractmethod
     def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
         """Predict for a checked frame and its encoding (the estimator is fitted)."""
+
+    def _predict_with_std(self, X: pd.DataFrame, encoded: EncodedFrame | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        return self._predict_std_with_encoding(X, encode_frame(X) if encoded is None else encoded)
+
+    def _predict_std_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)``, chance-corrected, for a checked frame and its encoding."""
+        raise NotImplementedError(f"{type(self).__name__} does not estimate its uncertainty")

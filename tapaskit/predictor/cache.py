@@ -5,6 +5,14 @@ fits the named predictor on them and keeps it in ``<data home>/predictors/`` und
 the window's experiments, their accuracies, the predictor's name, tau and its hyperparameters
 (its members' included, so a toolkit whose defaults changed refits). Only predictors that can be
 saved (:class:`~tapaskit.predictor.persistence.SavablePredictor`) are cached.
+
+Refits between a search's rounds (``target_weight``) learn from the target dataset's own
+experiments too, and give them more weight than the other datasets' (:func:`weight_target_rows`):
+each of the target's rows is repeated ``target_weight`` times (:data:`TARGET_WEIGHT`, 10), at most
+until the target's rows are half of the training set. Repetition works with every predictor (none
+needs a ``sample_weight``), and with the default ensemble's rank target it also makes the target
+one group of its own, ranked against itself. What the weight buys is measured by
+``tapas benchmark search`` (docs/search.md, "Rounds").
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ from tapaskit.predictor.persistence import SavablePredictor
 from tapaskit.predictor.registry import DEFAULT_PREDICTOR, seeded_predictor
 from tapaskit.predictor.training_set import DEFAULT_TAU, select_training_set
 
-__all__ = ["PredictorFit", "cache_key", "fit_predictor"]
+__all__ = ["TARGET_WEIGHT", "PredictorFit", "cache_key", "fit_predictor", "weight_target_rows"]
+
+#: How many times a refit repeats each of the target dataset's own experiments (see above).
+TARGET_WEIGHT = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class PredictorFit:
     datasets: tuple[str, ...]
     cached: bool
     fit_seconds: float
+    key: str | None = None  # the cache key: what was fitted on what (None when not cachable)
+    target_experiments: int = 0  # the target's own experiments in the fit (refits between rounds)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -61,9 +74,18 @@ def cache_key(frame: pd.DataFrame, predictor: str, tau: float | None, params: di
     return digest.hexdigest()[:20]
 
 
+def weight_target_rows(frame: pd.DataFrame, target: pd.DataFrame, weight: int = TARGET_WEIGHT) -> pd.DataFrame:
+    """``frame`` plus the target's rows, each repeated ``weight`` times (fewer when the target's
+    rows would then be more than half of the result; at least once)."""
+    if len(target) == 0:
+        return frame
+    repeats = max(1, min(int(weight), len(frame) // len(target))) if len(frame) else 1
+    return pd.concat([frame, *([target] * repeats)], ignore_index=True)
+
+
 def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PREDICTOR, tau: float = DEFAULT_TAU,
-                  seed: int = 0, exclude: tuple[str, ...] = (),
-                  target: str | None = None) -> tuple[BasePredictor, PredictorFit]:
+                  seed: int = 0, exclude: tuple[str, ...] = (), target: str | None = None,
+                  target_weight: int | None = None) -> tuple[BasePredictor, PredictorFit]:
     """The predictor ``name`` fitted on the LDE experiments near ``dcn`` (cached in the data home).
 
     Args:
@@ -76,19 +98,28 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PRE
         target: the fingerprint of the dataset being searched: the rows earlier searches recorded
             for it (source ``search``) stay out of this fit, so that a repeated search finds the
             same window and its cached predictor instead of refitting for its predecessor's few rows.
+        target_weight: refit between rounds: every ok experiment of ``target`` in the LDE joins
+            the fit, each repeated this many times (:func:`weight_target_rows`).
 
     Returns:
         The fitted predictor and a :class:`PredictorFit`.
     """
     selection = select_training_set(store, dcn, tau, exclude=exclude)
     frame = selection.frame
+    target_rows = 0
     if target is not None and len(frame):
-        own = (frame["dataset_fingerprint"].astype(str) == target) & (frame["source"].astype(str) == "search")
-        frame = frame[~own.to_numpy()]
+        mine = frame["dataset_fingerprint"].astype(str) == target
+        if target_weight is None:
+            frame = frame[~(mine & (frame["source"].astype(str) == "search")).to_numpy()]
+        else:
+            own = store.query(datasets=[target])
+            target_rows = len(own)
+            frame = weight_target_rows(frame[~mine.to_numpy()], own, target_weight)
     predictor = seeded_predictor(name, seed)
     cache: Path | None = None
+    key: str | None = None
     if isinstance(predictor, SavablePredictor) and predictor.can_save:
-        key = cache_key(frame, name, selection.tau, predictor.signature())
+        key = cache_key(frame, name, selection.tau, {**predictor.signature(), "target_weight": target_weight})
         cache = paths.data_home() / "predictors" / f"{name}-{key}-{seed}.pt"
     started = time.perf_counter()
     cached = False
@@ -96,12 +127,13 @@ def fit_predictor(store: ExperimentStore, dcn: float, *, name: str = DEFAULT_PRE
         try:
             predictor, cached = type(predictor).load(cache), True
         except DataError as exc:  # a damaged entry (a kill mid-write before writes were atomic): refit
-            warnings.warn(f"ignoring the unreadable cached predictor {cache} ({exc}); refitting", stacklevel=2)
+            warnings.warn(f"ignoring an unreadable cached predictor ({exc}); refitting", stacklevel=2)
     if not cached:
         predictor.fit(frame, frame["peak_accuracy"].to_numpy())
         if cache is not None:
             predictor.save(cache)
     fit = PredictorFit(predictor=name, tau_requested=tau, tau_used=selection.tau, widened=selection.widened,
                        experiments=len(frame), datasets=tuple(sorted(frame["dataset_name"].astype(str).unique())),
-                       cached=cached, fit_seconds=time.perf_counter() - started)
+                       cached=cached, fit_seconds=time.perf_counter() - started, key=key,
+                       target_experiments=target_rows)
     return predictor, fit

@@ -43,16 +43,22 @@ Context features (:data:`CONTEXT_FEATURES`), one vector per row of the input fra
     ``log2_in_height``, ``log2_in_width``, ``log10_lr``, ``log2_epochs``, ``log2_batch_size``.
     Unknown values (NaN) stay NaN here; the estimators fill them with training statistics.
 
-Speed: the encoder walks the layer list once in plain Python, writing raw counts into one flat
-list for a whole frame; the logarithms are then taken by numpy for all steps at once. JSON texts
-(LDE rows) are parsed and walked once per (text, input shape, classes) and cached; Architecture
-objects are walked afresh (walking costs about what hashing the object for a cache would).
-:func:`tapaskit.space.shapes.infer_shapes` stays the reference: the tests check the cumulative counts
-against it, and an invalid network is handed to it for the error message.
+Speed: all networks of a call are encoded together in one batched numpy pass. The layers are
+gathered into one flat sequence (the only per-layer Python work: one pass over each layer type's
+fields); the tensor's shape is then carried along all networks at once, position by position
+(one numpy operation per position for every network), every count is a function of each layer's
+input and output shapes, summed along the sequence once (``cumsum``) and read off at the ends of
+steps and networks, and the logarithms are taken for all steps at once. JSON texts (LDE rows) are
+parsed once per text and cached. The per-network walk this replaced is kept in
+``tests/test_predictor_encoding_oracle.py`` as the oracle the batched pass must equal bit for
+bit; :func:`tapaskit.space.shapes.infer_shapes` stays the reference for the counts and gives an
+invalid network its error message.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,7 +80,7 @@ from tapaskit.space.architecture import (
 )
 from tapaskit.errors import InvalidArchitectureError
 from tapaskit.predictor.inputs import check_frame
-from tapaskit.space.shapes import infer_shapes, shortcut_stride
+from tapaskit.space.shapes import infer_shapes
 
 STEP_TYPES: tuple[str, ...] = ("input", "conv", "pool", "residual", "gap", "fc", "head")
 STEP_FEATURES: tuple[str, ...] = (
@@ -110,13 +116,46 @@ __all__ = [
 ]
 
 
-class _Invalid(Exception):
-    """Raised inside the walker; the caller asks infer_shapes for the user-facing message."""
+# Codes of the entries of the flattened layer sequence: every network starts with an input
+# marker and ends with a head marker; a residual block becomes its begin marker, its inner layers
+# and an end marker.
+_INPUT, _CONV, _POOL, _GAP, _FC, _HEAD, _BEGIN, _END, _ACT, _BN, _DROP = range(11)
+# the inner layers of a residual block, told apart once the sequence is laid out
+_ICONV, _IPOOL, _IBN, _IMEM = range(11, 15)
+_N_CODES = 15
+_KIND_OF = np.zeros(_N_CODES, dtype=np.int64)  # code of a step's first entry -> STEP_TYPES index
+_KIND_OF[[_INPUT, _CONV, _POOL, _BEGIN, _GAP, _FC, _HEAD]] = [0, 1, 2, 3, 4, 5, 6]
 
 
-_ONEHOT = {t: tuple(1.0 if u == t else 0.0 for u in STEP_TYPES) for t in STEP_TYPES}
+def _table(*codes: int) -> np.ndarray:
+    out = np.zeros(_N_CODES, dtype=bool)
+    out[list(codes)] = True
+    return out
+
+
+_STARTS_STEP = _table(_INPUT, _CONV, _POOL, _GAP, _FC, _HEAD, _BEGIN)
+_SHAPE_CHANGE = _table(_CONV, _POOL, _GAP, _FC, _HEAD, _ICONV, _IPOOL)
+_WEIGHTED = _table(_CONV, _ICONV, _FC, _HEAD)
+_WINDOW = _table(_CONV, _ICONV, _POOL, _IPOOL)
+_IS_CONV = _table(_CONV, _ICONV)
+_IS_POOL = _table(_POOL, _IPOOL)
+_IS_DENSE = _table(_FC, _HEAD)
+_IS_BN = _table(_BN, _IBN)
+_FLATTENS = _table(_GAP, _FC, _HEAD)
+_SETS_CHANNELS = _table(_CONV, _ICONV, _FC, _HEAD)
+_NO_MEMORY = _table(_INPUT, _BEGIN)
+_SHOWS_KERNEL = _table(_CONV, _POOL)
+_SHOWS_WIDTH = _table(_CONV, _FC, _HEAD)
+_INNER_OF = np.arange(_N_CODES)  # an element-wise layer's code inside a residual block
+_INNER_OF[[_CONV, _POOL, _BN, _ACT, _DROP]] = [_ICONV, _IPOOL, _IBN, _IMEM, _IMEM]
+
+
+_CODE = {Conv: _CONV, Pool: _POOL, GlobalAvgPool: _GAP, FullyConnected: _FC, Activation: _ACT,
+         BatchNorm: _BN, Dropout: _DROP, Residual: _BEGIN}
 _ACT_SLOT = {fn: j for j, fn in enumerate(ACTIVATIONS)}
-# columns stored raw by the walker and transformed for a whole batch at once
+_MODE, _FN, _RATE = (operator.attrgetter(n) for n in ("mode", "fn", "rate"))
+_AVERAGE = "avg"
+# columns stored raw by the walk and transformed for a whole batch at once
 _LOG2_1P = np.array([_IDX[n] for n in ("log2_width", "log2_out_channels", "log2_out_height",
                                         "log2_out_width")])
 _LOG10_1P = np.array([_IDX[n] for n in ("log10_params", "log10_flops", "log10_cum_params",
@@ -124,175 +163,263 @@ _LOG10_1P = np.array([_IDX[n] for n in ("log10_params", "log10_flops", "log10_cu
 _LOG2 = _IDX["log2_receptive_field"]
 
 
-def _walk(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int,
-          flat: list[float]) -> int:
-    """Append the raw step rows of ``arch`` to ``flat`` (one flat list of floats); return the count.
+def _sequence(archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every network's layers as one flat sequence: codes ``(T,)``, fields ``(T, 4)``, lengths.
 
-    Sizes and costs are written raw (plain counts); :func:`_transform` takes the logarithms of a
-    whole batch at once, which is much faster than per value in Python. Shapes and costs follow
-    :mod:`tapaskit.space.shapes` exactly. One function with local variables, because a search scores
-    tens of thousands of networks a second and attribute look-ups would double the time.
-
-    Raises:
-        InvalidArchitectureError: the message of :func:`tapaskit.space.shapes.infer_shapes`.
+    The only per-layer Python work of the encoding: the layers are gathered into one list, a
+    residual block is spliced into its begin marker, inner layers and end marker, and each
+    type's fields are read in one pass over that type's layers (conv: filters, kernel, stride;
+    pool: kernel, stride, average; fc: units; activation: its slot; dropout: its rate, as the
+    bits of a float64 in the last column). Each network then gets its input and head markers.
     """
-    if len(input_shape) != 3 or min(input_shape) < 1 or num_classes < 2:
-        infer_shapes(arch, input_shape, num_classes)  # raises the rule's message
-    mark = len(flat)
-    try:
-        return _walk_unchecked(arch.layers, input_shape, num_classes, flat)
-    except _Invalid:
-        del flat[mark:]
-        infer_shapes(arch, input_shape, num_classes)
-        raise InvalidArchitectureError("the network cannot be built for this input") from None
+    layer_lists = [arch.layers for arch in archs]
+    counts = np.fromiter(map(len, layer_lists), np.int64, len(layer_lists))
+    flat = list(itertools.chain.from_iterable(layer_lists))
+    code_of = _CODE.__getitem__
+    codes = np.fromiter(map(code_of, map(type, flat)), np.int64, len(flat))
+    objects = np.fromiter(flat, dtype=object, count=len(flat))
+    blocks = np.flatnonzero(codes == _BEGIN)
+    if len(blocks):  # splice each block's inner layers in after it, then its end marker
+        inner_lists = [block.layers for block in objects[blocks]]
+        inner = list(itertools.chain.from_iterable(inner_lists))
+        count = np.fromiter(map(len, inner_lists), np.int64, len(blocks))
+        shift = np.zeros(len(flat) + 1, dtype=np.int64)
+        shift[blocks + 1] = count + 1
+        position = np.arange(len(flat)) + np.cumsum(shift)[:-1]
+        spliced_codes = np.full(len(flat) + len(inner) + len(blocks), _END, dtype=np.int64)
+        spliced = np.empty(len(spliced_codes), dtype=object)
+        spliced[position] = objects
+        spliced_codes[position] = codes
+        at = np.repeat(position[blocks] + 1 - (np.cumsum(count) - count), count) + np.arange(len(inner))
+        spliced[at] = np.fromiter(inner, dtype=object, count=len(inner))
+        spliced_codes[at] = np.fromiter(map(code_of, map(type, inner)), np.int64, len(inner))
+        network = np.repeat(np.arange(len(archs)), counts)
+        counts = counts + np.bincount(network[blocks], weights=count + 1,
+                                      minlength=len(archs)).astype(np.int64)
+        codes, objects = spliced_codes, spliced
+    fields = np.zeros((len(codes), 4), dtype=np.int64)
+    for code, names in ((_CONV, ("filters", "kernel", "stride")), (_POOL, ("kernel", "stride")),
+                        (_FC, ("units",))):
+        where = np.flatnonzero(codes == code)
+        values = np.fromiter(itertools.chain.from_iterable(
+            map(operator.attrgetter(*names), objects[where])) if len(names) > 1
+            else map(operator.attrgetter(*names), objects[where]), np.int64, len(names) * len(where))
+        fields[where, :len(names)] = values.reshape(len(where), len(names))
+    where = np.flatnonzero(codes == _POOL)
+    fields[where, 2] = np.fromiter(map(_AVERAGE.__eq__, map(_MODE, objects[where])), np.int64,
+                                   len(where))
+    where = np.flatnonzero(codes == _ACT)
+    fields[where, 0] = np.fromiter(map(_ACT_SLOT.__getitem__, map(_FN, objects[where])),
+                                   np.int64, len(where))
+    where = np.flatnonzero(codes == _DROP)
+    fields[where, 3] = np.fromiter(map(_RATE, objects[where]), np.float64, len(where)).view(np.int64)
+    # each network: its input marker, its layers, its head marker
+    ends = np.cumsum(counts)
+    at = np.concatenate([ends, ends - counts])  # where one network ends the next one starts:
+    marks = np.repeat([_HEAD, _INPUT], len(counts))  # the head goes first (a stable insert)
+    codes = np.insert(codes, at, marks)
+    fields = np.insert(fields, at, 0, axis=0)
+    return codes, fields, counts + 2
 
 
-def _walk_unchecked(layers: tuple, input_shape: tuple[int, int, int], num_classes: int,
-                    flat: list[float]) -> int:
-    c, h, w = input_shape  # the current tensor; h = w = 0 once it is flat
-    span = max(h, w)
-    params = flops = memory = depth = 0
-    rf = jump = 1
-    steps = 0
-    # the open step
-    kind = _ONEHOT["input"]
-    kernel = stride = width = pool_avg = res_convs = res_projection = bn = 0
-    acts = [0.0] * len(ACTIVATIONS)
-    dropout = 0.0
-    own_params = own_flops = 0
-    extend = flat.extend
-    for layer in (*layers, None):  # None: the head
-        t = type(layer)
-        if t is Activation:
-            memory += c * h * w if h else c
-            acts[_ACT_SLOT[layer.fn]] += 1.0
-            continue
-        if t is BatchNorm:
-            memory += c * h * w if h else c
-            params += 2 * c
-            own_params += 2 * c
-            bn += 1
-            continue
-        if t is Dropout:
-            memory += c * h * w if h else c
-            if layer.rate > dropout:
-                dropout = layer.rate
-            continue
-        # a structural layer (or the head) closes the open step
-        extend(kind)
-        extend((kernel, stride, width, pool_avg, res_convs, res_projection, bn))
-        extend(acts)
-        extend((dropout, c, h, w, own_params, own_flops, depth, params, flops, memory, rf,
-                min(1.0, rf / span)))
-        steps += 1
-        kernel = stride = width = pool_avg = res_convs = res_projection = bn = 0
-        acts = [0.0] * len(ACTIVATIONS)
-        dropout = 0.0
-        if t is Conv:
-            k, s, f = layer.kernel, layer.stride, layer.filters
-            pad = k // 2
-            ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
-            own_params, own_flops = c * f * k * k + f, 2 * c * k * k * f * ho * wo
-            memory += f * ho * wo
-            kind, kernel, stride, width = _ONEHOT["conv"], k, s, f
-            rf += (k - 1) * jump
-            jump *= s
-            depth += 1
-            c, h, w = f, ho, wo
-        elif t is Pool:
-            k, s = layer.kernel, layer.stride
-            ho, wo = (h - k) // s + 1, (w - k) // s + 1
-            if ho < 1 or wo < 1:
-                raise _Invalid
-            own_params = own_flops = 0
-            memory += c * ho * wo
-            kind, kernel, stride = _ONEHOT["pool"], k, s
-            pool_avg = 1 if layer.mode == "avg" else 0
-            rf += (k - 1) * jump
-            jump *= s
-            h, w = ho, wo
-        elif t is Residual:
-            (co, ho, wo), own_params, own_flops, m, kernel, res_convs, windows = _residual(
-                layer, c, h, w)
-            if (co, ho, wo) != (c, h, w):
-                stride = shortcut_stride((h, w), (ho, wo))
-                if stride is None:
-                    raise _Invalid
-                res_projection = 1
-                own_params += c * co + co
-                own_flops += 2 * c * co * ho * wo
-                m += co * ho * wo
-            else:
-                stride = 1
-            memory += m + co * ho * wo
-            for k, s in windows:
-                rf += (k - 1) * jump
-                jump *= s
-            kind, width = _ONEHOT["residual"], co
-            depth += res_convs
-            c, h, w = co, ho, wo
-        elif t is GlobalAvgPool:
-            own_params = own_flops = 0
-            memory += c
-            kind = _ONEHOT["gap"]
-            rf += (max(h, w) - 1) * jump
-            h = w = 0
-        else:  # FullyConnected, or None for the head
-            units = layer.units if t is FullyConnected else num_classes
-            features = c * h * w if h else c
-            own_params, own_flops = features * units + units, 2 * features * units
-            memory += units
-            kind, width = _ONEHOT["fc" if t is FullyConnected else "head"], units
-            if h:
-                rf += (max(h, w) - 1) * jump
-            depth += 1
-            c, h, w = units, 0, 0
-        params += own_params
-        flops += own_flops
-    # the head is the last open step
-    extend(kind)
-    extend((kernel, stride, width, pool_avg, res_convs, res_projection, bn))
-    extend(acts)
-    extend((dropout, c, h, w, own_params, own_flops, depth, params, flops, memory, rf,
-            min(1.0, rf / span)))
-    return steps + 1
+def _walk_batch(codes: np.ndarray, fields: np.ndarray, lengths: np.ndarray,
+                shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw step rows of every network, all networks at once.
 
+    Only the tensor's shape is carried from layer to layer (a loop over the positions of the
+    layers that change it, each one numpy operation for all networks); every count is then a
+    function of each layer's input and output shape, summed along the flat sequence once
+    (``cumsum``) and read off at the ends of the steps and networks. Shapes and costs follow
+    :mod:`tapaskit.space.shapes` exactly (and the per-network walk this replaced, which the tests
+    keep as the oracle); counts are int64, as exact as Python's ints for any network that fits in
+    memory.
 
-def _residual(layer: Residual, c: int, h: int, w: int
-              ) -> tuple[tuple[int, int, int], int, int, int, int, int, list[tuple[int, int]]]:
-    """Output shape, params, FLOPs, memory, largest kernel, convs and windows of a block body."""
-    params = flops = memory = kernel = convs = 0
-    windows = []
-    for inner in layer.layers:
-        t = type(inner)
-        if t is Conv:
-            k, s, f = inner.kernel, inner.stride, inner.filters
-            pad = k // 2
-            ho, wo = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
-            params += c * f * k * k + f
-            flops += 2 * c * k * k * f * ho * wo
-            c, h, w = f, ho, wo
-            convs += 1
-            kernel = max(kernel, k)
-            windows.append((k, s))
-        elif t is Pool:
-            k, s = inner.kernel, inner.stride
-            h, w = (h - k) // s + 1, (w - k) // s + 1
-            if h < 1 or w < 1:
-                raise _Invalid
-            windows.append((k, s))
-        elif t is BatchNorm:
-            params += 2 * c
-        memory += c * h * w
-    return (c, h, w), params, flops, memory, kernel, convs, windows
+    Args:
+        codes, fields, lengths: :func:`_sequence`.
+        shapes: ``(N, 4)`` int64 ``(C, H, W, classes)`` of every row.
+
+    Returns:
+        ``(raw, steps, invalid)``: ``(N_STEP, sum(steps))`` float64 raw columns (counts, not yet
+        logarithms) of the steps network after network, the steps of each network, and which
+        networks cannot be built for their input (a pool or a shortcut the map is too small for).
+    """
+    n, total = len(lengths), len(codes)
+    starts = np.cumsum(lengths) - lengths
+    network = np.repeat(np.arange(n), lengths)
+    block = np.cumsum(codes == _BEGIN) - np.cumsum(codes == _END)  # blocks never nest
+    inside = (block > 0) & (codes != _BEGIN)
+    codes = np.where(inside, _INNER_OF[codes], codes)
+    f0, f1, f2 = fields[:, 0], fields[:, 1], fields[:, 2]
+    conv = _IS_CONV[codes]
+    pool = _IS_POOL[codes]
+    kernel = np.where(pool, f0, f1)  # conv fields: filters, kernel, stride; pool: kernel, stride
+    stride = np.where(pool, f1, f2)
+
+    # 1. the tensor's shape after every layer that changes it, position by position (networks
+    # with the most such layers first, so that those still changing at a position are a prefix)
+    changes = np.flatnonzero(_SHAPE_CHANGE[codes])
+    owner = network[changes]
+    counts = np.bincount(owner, minlength=n)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.arange(len(changes)) - np.repeat(np.cumsum(counts) - counts, counts)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    longest = int(counts.max(initial=0))
+    grid = np.zeros((longest, n), dtype=np.int64)  # (position, network by rank): flat index
+    grid[rank, inverse[owner]] = changes
+    live = np.arange(longest)[:, None] < counts[order][None, :]   # (position, network)
+    active = live.sum(axis=1)
+    g_code, g_kernel, g_stride, g_filters = (x[grid] for x in (codes, kernel, stride, f0))
+    g_c, g_h, g_w, g_jump = (np.zeros((longest, n), dtype=np.int64) for _ in range(4))
+    c, h, w = shapes[order, 0].copy(), shapes[order, 1].copy(), shapes[order, 2].copy()
+    classes = shapes[order, 3]
+    jump = np.ones(n, dtype=np.int64)
+    invalid_sorted = np.zeros(n, dtype=bool)
+    for r in range(longest):
+        a = int(active[r])
+        code, k, s = g_code[r, :a], g_kernel[r, :a], g_stride[r, :a]
+        g_jump[r, :a] = jump[:a]
+        window = _WINDOW[code]
+        pad = np.where(_IS_CONV[code], k // 2, 0)
+        s = np.where(window, s, 1)
+        ho = np.where(window, (h[:a] + 2 * pad - k) // s + 1, h[:a])
+        wo = np.where(window, (w[:a] + 2 * pad - k) // s + 1, w[:a])
+        invalid_sorted[:a] |= _IS_POOL[code] & ((ho < 1) | (wo < 1))
+        flattens = _FLATTENS[code]
+        ho = np.where(flattens, 0, np.maximum(ho, 1))
+        wo = np.where(flattens, 0, np.maximum(wo, 1))
+        c[:a] = np.where(_SETS_CHANNELS[code], np.where(code == _HEAD, classes[:a], g_filters[r, :a]),
+                         c[:a])
+        h[:a], w[:a] = ho, wo
+        jump[:a] *= s
+        g_c[r, :a], g_h[r, :a], g_w[r, :a] = c[:a], ho, wo
+    where = grid[live]
+    c_out, h_out, w_out, jump_before = (np.zeros(total, dtype=np.int64) for _ in range(4))
+    c_out[where], h_out[where], w_out[where] = g_c[live], g_h[live], g_w[live]
+    jump_before[where] = g_jump[live]
+    invalid = np.empty(n, dtype=bool)
+    invalid[order] = invalid_sorted
+    # every other layer keeps the shape of the last change before it (or the input's)
+    last = np.maximum.accumulate(np.where(_SHAPE_CHANGE[codes], np.arange(total), -1))
+    fresh = last < np.repeat(starts, lengths)                     # no change yet in this network
+    src = np.maximum(last, 0)
+    c_out = np.where(fresh, np.repeat(shapes[:, 0], lengths), c_out[src])
+    h_out = np.where(fresh, np.repeat(shapes[:, 1], lengths), h_out[src])
+    w_out = np.where(fresh, np.repeat(shapes[:, 2], lengths), w_out[src])
+    c_in, h_in, w_in = np.empty_like(c_out), np.empty_like(h_out), np.empty_like(w_out)
+    c_in[1:], h_in[1:], w_in[1:] = c_out[:-1], h_out[:-1], w_out[:-1]
+    c_in[starts], h_in[starts], w_in[starts] = shapes[:, 0], shapes[:, 1], shapes[:, 2]
+
+    # 2. what each layer costs, from its input and output shapes
+    numel_out = c_out * np.where(h_out > 0, h_out * w_out, 1)
+    numel_in = c_in * np.where(h_in > 0, h_in * w_in, 1)
+    dense = _IS_DENSE[codes]
+    params = np.where(conv, c_in * f0 * f1 * f1 + f0,
+                      np.where(dense, numel_in * c_out + c_out,
+                               np.where(_IS_BN[codes], 2 * c_in, 0)))
+    flops = np.where(conv, 2 * c_in * f1 * f1 * f0 * h_out * w_out,
+                     np.where(dense, 2 * numel_in * c_out, 0))
+    memory = np.where(_NO_MEMORY[codes], 0, numel_out)
+    # a block's end: the shortcut (a 1x1 projection when the shape changes) and the sum
+    ends = np.flatnonzero(codes == _END)
+    begins = np.flatnonzero(codes == _BEGIN)  # one per end, in the same order
+    c0, h0, w0 = c_in[begins], h_in[begins], w_in[begins]
+    co, ho, wo = c_out[ends], h_out[ends], w_out[ends]
+    changed = (co != c0) | (ho != h0) | (wo != w0)
+    shortcut = np.maximum(-(-h0 // np.maximum(ho, 1)), -(-w0 // np.maximum(wo, 1)))
+    fits = (-(-h0 // shortcut) == ho) & (-(-w0 // shortcut) == wo)
+    invalid[network[ends[changed & ~fits]]] = True
+    params[ends] = np.where(changed, c0 * co + co, 0)
+    flops[ends] = np.where(changed, 2 * c0 * co * ho * wo, 0)
+    memory[ends] = np.where(changed, 2, 1) * co * ho * wo
+    # the receptive field: windows of convs and pools; a gap, or a flattening fc or head,
+    # adds the whole remaining map
+    grow = np.where(_WINDOW[codes], kernel - 1,
+                    np.where((codes == _GAP) | (dense & (h_in > 0)), np.maximum(h_in, w_in) - 1, 0))
+    grow *= jump_before
+    act = codes == _ACT
+    counted = np.stack([
+        params, flops, memory, _WEIGHTED[codes], grow, codes == _ICONV, codes == _BN,
+        *(act & (f0 == j) for j in range(len(ACTIVATIONS))),
+    ])
+    sums = np.zeros((len(counted), total + 1), dtype=np.int64)    # sums[:, i]: before entry i
+    np.cumsum(counted, axis=1, out=sums[:, 1:])
+
+    # 3. one step per run of layers that starts with a structural one: its own counts are the
+    # sums over the run, the sub-network's the sums since the network's start
+    step_start = np.flatnonzero(_STARTS_STEP[codes])
+    step_end = np.append(step_start[1:], total) - 1
+    steps = np.bincount(network[step_start], minlength=n)
+    at_end = sums[:, step_end + 1]
+    own = at_end - sums[:, step_start]
+    cumulative = at_end - sums[:, starts[network[step_start]]]
+    start_code = codes[step_start]
+    raw = np.zeros((N_STEP, len(step_start)))
+    raw[_KIND_OF[start_code], np.arange(len(step_start))] = 1.0
+    raw[_IDX["kernel"]] = np.where(_SHOWS_KERNEL[start_code], kernel[step_start], 0)
+    raw[_IDX["stride"]] = np.where(_SHOWS_KERNEL[start_code], stride[step_start], 0)
+    raw[_IDX["log2_width"]] = np.where(_SHOWS_WIDTH[start_code], c_out[step_start], 0)
+    raw[_IDX["pool_avg"]] = np.where(start_code == _POOL, f2[step_start], 0)
+    if len(ends):  # a block's step: the largest inner kernel, the shortcut, the output width
+        block_step = np.searchsorted(step_start, begins)
+        inner_kernel = np.where(codes == _ICONV, kernel, 0)
+        bounds = np.stack([begins, ends]).T.reshape(-1)
+        raw[_IDX["kernel"], block_step] = np.maximum.reduceat(inner_kernel, bounds)[::2]
+        raw[_IDX["stride"], block_step] = np.where(changed, shortcut, 1)
+        raw[_IDX["log2_width"], block_step] = co
+        raw[_IDX["res_projection"], block_step] = changed
+    raw[_IDX["res_convs"]] = own[5]
+    raw[_IDX["bn"]] = own[6]
+    raw[_IDX["act_relu"]:_IDX["act_relu"] + len(ACTIVATIONS)] = own[7:]
+    rate = fields[:, 3].view(np.float64)
+    raw[_IDX["dropout"]] = np.maximum.reduceat(np.where(codes == _DROP, rate, 0.0), step_start)
+    raw[_IDX["log2_out_channels"]] = c_out[step_end]
+    raw[_IDX["log2_out_height"]] = h_out[step_end]
+    raw[_IDX["log2_out_width"]] = w_out[step_end]
+    raw[_IDX["log10_params"]] = own[0]
+    raw[_IDX["log10_flops"]] = own[1]
+    raw[_IDX["depth"]] = cumulative[3]
+    raw[_IDX["log10_cum_params"]] = cumulative[0]
+    raw[_IDX["log10_cum_flops"]] = cumulative[1]
+    raw[_IDX["log10_cum_memory"]] = cumulative[2]
+    rf = cumulative[4] + 1                                         # one pixel to start with
+    raw[_IDX["log2_receptive_field"]] = rf
+    span = np.maximum(shapes[:, 1], shapes[:, 2])[network[step_start]]
+    raw[_IDX["rf_coverage"]] = np.minimum(1.0, rf / span)
+    return raw, steps, invalid
 
 
 def _transform(raw: np.ndarray) -> np.ndarray:
-    """Raw step rows -> encoded features, in place on a float64 ``(steps, N_STEP)`` array."""
-    raw[:, _LOG2_1P] = np.log2(1.0 + raw[:, _LOG2_1P])
-    raw[:, _LOG10_1P] = np.log10(1.0 + raw[:, _LOG10_1P])
-    raw[:, _LOG2] = np.log2(raw[:, _LOG2])
-    return raw
+    """Raw ``(N_STEP, steps)`` columns -> the encoded ``(steps, N_STEP)`` float32 steps."""
+    raw[_LOG2_1P] = np.log2(1.0 + raw[_LOG2_1P])
+    raw[_LOG10_1P] = np.log10(1.0 + raw[_LOG10_1P])
+    raw[_LOG2] = np.log2(raw[_LOG2])
+    return raw.T.astype(np.float32)
+
+
+def _encode_objects(archs: Sequence[Architecture], shapes: np.ndarray, *, rows: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded steps (float32, logarithms taken) and step counts of networks on their inputs.
+
+    Raises:
+        InvalidArchitectureError: a network that cannot be built for its input, with the message
+            of :func:`tapaskit.space.shapes.infer_shapes` (prefixed by its row with ``rows``).
+    """
+    bad = np.flatnonzero((shapes[:, 3] < 2) | (shapes[:, :3].min(axis=1) < 1))
+    invalid = None
+    if not len(bad):
+        raw, steps, invalid = _walk_batch(*_sequence(archs), shapes)
+        bad = np.flatnonzero(invalid)
+    if len(bad):
+        i = int(bad[0])
+        c, h, w, k = (int(v) for v in shapes[i])
+        try:
+            infer_shapes(archs[i], (c, h, w), k)  # raises the rule's message
+            message = "the network cannot be built for this input"
+        except InvalidArchitectureError as exc:
+            message = str(exc)
+        raise InvalidArchitectureError(f"row {i}: {message}" if rows else message) from None
+    return _transform(raw), steps
 
 
 def encode_architecture(
@@ -313,10 +440,12 @@ def encode_architecture(
         InvalidArchitectureError: the network cannot be built for this input (the message of
             :func:`tapaskit.space.shapes.infer_shapes`).
     """
-    flat: list[float] = []
-    steps = _walk(arch, tuple(int(s) for s in input_shape), int(num_classes), flat)
-    raw = np.array(flat, dtype=np.float64).reshape(steps, N_STEP)
-    return _transform(raw).astype(np.float32)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3:
+        infer_shapes(arch, shape, int(num_classes))  # raises the rule's message
+    flat, _ = _encode_objects([arch], np.array([[*shape, int(num_classes)]], dtype=np.int64),
+                              rows=False)
+    return flat
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -327,15 +456,6 @@ def architecture_from_json(text: str) -> Architecture:
         InvalidArchitectureError: the text is not a valid architecture.
     """
     return Architecture.from_json(text)
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _raw_from_json(text: str, input_shape: tuple[int, int, int], num_classes: int
-                   ) -> tuple[float, ...]:
-    """Raw step rows of a JSON architecture, cached by (text, input shape, classes)."""
-    flat: list[float] = []
-    _walk(architecture_from_json(text), input_shape, num_classes, flat)
-    return tuple(flat)
 
 
 def _column(X: pd.DataFrame, name: str) -> np.ndarray:
@@ -416,41 +536,32 @@ def _shapes(X: pd.DataFrame) -> np.ndarray:
 def encode_frame(X: pd.DataFrame) -> EncodedFrame:
     """Encode every row of a predictor input frame (see :mod:`tapaskit.predictor.inputs`).
 
-    Rows with an ``architecture`` object are walked directly (about as fast as hashing the
-    object); rows with ``arch_json`` are parsed and encoded once per (text, input shape, classes)
-    and cached.
+    All rows are walked together, position by position, in one batched numpy pass; rows with
+    ``arch_json`` are parsed first (cached per text).
 
     Raises:
         DataError: the frame lacks a required column.
         InvalidArchitectureError: a network is invalid for its row's input, naming the row.
     """
     X = check_frame(X)
-    shapes = _shapes(X).tolist()
+    shapes = _shapes(X)
     use_objects = "architecture" in X.columns
     items = X["architecture" if use_objects else "arch_json"].tolist()
-    flat: list[float] = []
-    lengths = np.empty(len(items), dtype=np.int64)
-    for i, item in enumerate(items):
-        c, h, w, k = shapes[i]
-        try:
-            if use_objects:
-                if not isinstance(item, Architecture):
-                    raise InvalidArchitectureError(
-                        "the architecture column must hold Architecture objects, "
-                        f"but got {type(item).__name__}"
-                    )
-                lengths[i] = _walk(item, (c, h, w), k, flat)
-            else:
-                if not isinstance(item, str):
-                    raise InvalidArchitectureError(
-                        f"arch_json must be JSON text, but got {type(item).__name__}"
-                    )
-                raw = _raw_from_json(item, (c, h, w), k)
-                flat.extend(raw)
-                lengths[i] = len(raw) // N_STEP
-        except InvalidArchitectureError as exc:
-            raise InvalidArchitectureError(f"row {i}: {exc}") from None
-    raw = np.array(flat, dtype=np.float64).reshape(-1, N_STEP)
+    wanted = Architecture if use_objects else str
+    if any(not issubclass(t, wanted) for t in set(map(type, items))):
+        i = next(i for i, item in enumerate(items) if not isinstance(item, wanted))
+        got = type(items[i]).__name__
+        raise InvalidArchitectureError(
+            f"row {i}: the architecture column must hold Architecture objects, but got {got}"
+            if use_objects else f"row {i}: arch_json must be JSON text, but got {got}")
+    if not use_objects:
+        archs = []
+        for i, text in enumerate(items):
+            try:
+                archs.append(architecture_from_json(text))
+            except InvalidArchitectureError as exc:
+                raise InvalidArchitectureError(f"row {i}: {exc}") from None
+        items = archs
+    flat, lengths = _encode_objects(items, shapes)
     offsets = np.cumsum(lengths) - lengths
-    return EncodedFrame(flat=_transform(raw).astype(np.float32), offsets=offsets,
-                        lengths=lengths, context=context_features(X))
+    return EncodedFrame(flat=flat, offsets=offsets, lengths=lengths, context=context_features(X))

@@ -19,6 +19,13 @@ members learn within-dataset ranks and a ``level`` model maps their mix back to 
 the class docstring). Why this default mix, and how it got there: ``docs/predictor.md``,
 "Choosing the default" and "History of the default".
 
+Uncertainty (``predict(X, return_std=True)``): the members' predictions are a mixture, so its
+variance is the weighted spread of the members' means plus the weighted mean of their own
+variances; with ``target="rank"`` that spread of rank scores is turned into accuracies by the
+ratio of the reference networks' spreads of accuracy and of rank score, and the level model's own
+uncertainty is added; ``std_scale`` calibrates the result
+(docs/predictor.md, "Uncertainty").
+
 Members that read the layer encoding (:class:`~tapaskit.predictor.base.EncodingPredictor`) share
 one: the ensemble encodes a frame once and hands it to them.
 
@@ -37,7 +44,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from tapaskit.checks import check_choice
+from tapaskit.checks import check_choice, check_number
 from tapaskit.errors import DataError, InvalidOptionError
 from tapaskit.predictor.base import (
     BasePredictor,
@@ -115,9 +122,12 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             architectures (at most 500), put in the scored network's context (dataset and
             schedule), are scored too, and the network gets the quantile of their accuracies,
             as ``level`` predicts them, at its score's place among their scores.
-        use_dcn: set on every member clone (and the level's) that has a ``use_dcn``.
+        use_dcn: set on every member clone (and the level's) that has a ``use_dcn``; their
+            ``std_scale`` is set to 1 (the ensemble calibrates the mixture with its own).
         seed: set on every member clone (and the level's) that has a ``seed``; also seeds the
             sample of reference architectures.
+        std_scale: calibration factor of the standard deviation of
+            ``predict(X, return_std=True)`` (docs/predictor.md, "Uncertainty").
 
     Attributes:
         estimators_: the fitted member clones, in ``members`` order.
@@ -131,13 +141,15 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
 
     def __init__(self, *, members: Sequence[tuple[str, BasePredictor]] | None = None,
                  weights: Sequence[float] | None = (2.0, 1.0), level: BasePredictor | None = None,
-                 target: str = "rank", use_dcn: bool = True, seed: int = 0) -> None:
+                 target: str = "rank", use_dcn: bool = True, seed: int = 0,
+                 std_scale: float = 1.0) -> None:
         self.members = members
         self.weights = weights
         self.level = level
         self.target = target
         self.use_dcn = use_dcn
         self.seed = seed
+        self.std_scale = std_scale
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -170,10 +182,12 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         return self.level
 
     def _configured(self, estimator: BasePredictor) -> BasePredictor:
-        """An unfitted clone of ``estimator`` with the ensemble's ``seed`` and ``use_dcn``."""
+        """An unfitted clone of ``estimator`` with the ensemble's ``seed`` and ``use_dcn``, and
+        ``std_scale=1``: the ensemble calibrates its mixture as a whole (its own ``std_scale``)."""
         estimator = clone(estimator)
         params = estimator.get_params(deep=False)
-        estimator.set_params(**{name: getattr(self, name) for name in ("seed", "use_dcn") if name in params})
+        values = {"seed": self.seed, "use_dcn": self.use_dcn, "std_scale": 1.0}
+        estimator.set_params(**{name: value for name, value in values.items() if name in params})
         return estimator
 
     def _weights(self, n: int) -> np.ndarray:
@@ -189,6 +203,7 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
         check_choice("target", self.target, TARGETS)
+        check_number("std_scale", self.std_scale, 0.0, open_low=True)
         named = self._named_members()
         self.weights_ = self._weights(len(named))
         members = [self._configured(estimator) for _, estimator in named]
@@ -203,10 +218,15 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         self.reference_ = _reference_networks(X, self.seed)
         self._reference_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _encoded(self, X: pd.DataFrame, encoded: EncodedFrame | None) -> EncodedFrame | None:
         # the members that read the layer encoding share one (encoding is over a third of the time)
+        if encoded is not None:
+            return encoded
         reads = any(isinstance(member, EncodingPredictor) for member in self.estimators_)
-        return self._predict_with_encoding(X, encode_frame(X) if reads else None)
+        return encode_frame(X) if reads else None
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._predict_with_encoding(X, self._encoded(X, None))
 
     def _mix(self, X: pd.DataFrame, encoded: EncodedFrame | None) -> np.ndarray:
         predictions = np.stack([member.predict(X, encoded=encoded)
@@ -218,18 +238,43 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         mixed = self._mix(X, encoded)
         if self.target == "accuracy":
             return to_chance_corrected(mixed, X)
-        # rank scores become accuracies context by context: the quantile of the reference
-        # networks' predicted accuracies at the score's place among their rank scores
-        accuracy = np.empty(len(X))
+        return to_chance_corrected(self._to_accuracy(X, mixed)[0], X)
+
+    def _predict_with_std(self, X: pd.DataFrame, encoded: EncodedFrame | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        encoded = self._encoded(X, encoded)
+        pairs = [member.predict(X, encoded=encoded, return_std=True) for member in self.estimators_]
+        means = np.stack([mean for mean, _ in pairs])  # (M, N)
+        stds = np.stack([std for _, std in pairs])
+        mixed = self.weights_ @ means
+        # a mixture's variance: the members' own variances and their disagreement
+        spread = np.sqrt(self.weights_ @ (np.square(stds) + np.square(means - mixed)))
+        chance = 1.0 / X["num_classes"].to_numpy(dtype=np.float64)
+        if self.target == "accuracy":
+            return to_chance_corrected(mixed, X), self.std_scale * spread / (1.0 - chance)
+        accuracy, slope = self._to_accuracy(X, mixed)
+        _, level_std = self.level_.predict(X, encoded=encoded, return_std=True)
+        std = self.std_scale * np.sqrt(np.square(slope * spread) + np.square(level_std))
+        return to_chance_corrected(accuracy, X), std / (1.0 - chance)
+
+    def _to_accuracy(self, X: pd.DataFrame, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rank scores (one per row) turned into accuracies context by context: the quantile of
+        the reference networks' predicted accuracies at the score's place among their rank
+        scores. Also the ratio of the two spreads in each context (accuracy per unit of rank
+        score), which turns a spread of rank scores into one of accuracies: a local slope of
+        the map would vanish at its ends, where the best networks are."""
+        accuracy, slope = np.empty(len(X)), np.empty(len(X))
         columns = [c for c in CONTEXT_COLUMNS if c in X.columns]
         keys = X[columns].astype(object).where(X[columns].notna(), None)
         for key, rows in keys.groupby(columns, dropna=False, sort=False).indices.items():
-            scores, levels = self._reference_scores(dict(zip(columns, np.atleast_1d(key))))
+            reference, levels = self._reference_scores(dict(zip(columns, np.atleast_1d(key))))
+            positions = (np.arange(len(reference)) + 0.5) / len(reference)
             # the score's place among the reference scores, interpolated so that close scores
             # stay apart (no ties), then the same quantile of the reference accuracies
-            place = np.interp(mixed[rows], scores, (np.arange(len(scores)) + 0.5) / len(scores))
+            place = np.interp(scores[rows], reference, positions)
             accuracy[rows] = np.quantile(levels, place)
-        return to_chance_corrected(accuracy, X)
+            slope[rows] = np.std(levels) / max(float(np.std(reference)), 1e-6)
+        return accuracy, slope
 
     def _reference_scores(self, context: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Sorted rank scores and predicted accuracies of the reference networks in ``context``."""
@@ -287,7 +332,7 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             )
         weights = None if self.weights is None else [float(w) for w in self.weights]
         params = {"members": names, "weights": weights, "target": self.target, "use_dcn": self.use_dcn,
-                  "seed": self.seed}
+                  "seed": self.seed, "std_scale": self.std_scale}
         members, tensors = [], {}
         for k, member in enumerate(self.estimators_):
             meta, member_tensors = member.state()

@@ -1,4 +1,12 @@
-"""Folds of architectures, so that a predictor is scored only on networks it never saw.
+"""Hold-outs that keep the test honest: unseen architectures, and unseen dataset families.
+
+A dataset's *family* (:func:`family_of`) is the source it was derived from: the base name before
+a variant spec (every ``fashion-mnist[...]`` variant is of the family ``fashion-mnist``), or the
+lineage an LDE records for user data. Holding out one dataset while its siblings stay in the
+training set (scenario C of ``tapas benchmark predictor``) tests a predictor on images it has
+largely seen; scenario F holds out the whole family.
+
+Folds of architectures, so that a predictor is scored only on networks it never saw.
 
 A search proposes networks the LDE has never trained. A benchmark that scores a predictor on
 networks whose results on *other* datasets were in its training set (the default LDE trains one
@@ -12,10 +20,50 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ARCHITECTURE_FOLDS", "architecture_keys", "unseen_architecture_folds"]
+__all__ = ["ARCHITECTURE_FOLDS", "LINEAGE_COLUMNS", "architecture_keys", "dataset_families",
+           "family_of", "unseen_architecture_folds"]
+
+#: Columns of an experiment frame that may record a dataset's lineage (the source it was derived
+#: from), in the order they are read; the first non-empty one wins.
+LINEAGE_COLUMNS: tuple[str, ...] = ("dataset_lineage", "lineage")
 
 #: Groups the test architectures are split into (each predicted by a model fitted without it).
 ARCHITECTURE_FOLDS = 2
+
+
+def family_of(dataset_name: str, lineage: str | None = None) -> str:
+    """The family of a dataset: its recorded ``lineage`` when there is one, else its name up to
+    its variant spec (``"fashion-mnist[n=2000;size=16]"`` -> ``"fashion-mnist"``), else its name.
+
+    Example:
+        >>> family_of("fashion-mnist[classes=1,8;n=2000;size=16]")
+        'fashion-mnist'
+        >>> family_of("digits"), family_of("cells[n=500]", lineage="lab-cells-2024")
+        ('digits', 'lab-cells-2024')
+    """
+    if lineage is not None and str(lineage).strip() and str(lineage) != "nan":
+        return str(lineage).strip()
+    name = str(dataset_name).strip()
+    start = name.rfind("[")
+    if start > 0 and name.endswith("]"):
+        return name[:start].strip()
+    return name
+
+
+def dataset_families(frame: pd.DataFrame) -> pd.Series:
+    """The family of each row of an experiment frame (its ``dataset_name`` and, where the frame
+    has one, its lineage column, see :data:`LINEAGE_COLUMNS`)."""
+    names = frame["dataset_name"].astype(object)
+    lineage = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for column in LINEAGE_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].astype(object)
+            lineage = lineage.where(lineage.notna(), values.where(values.notna(), None))
+    pairs = pd.DataFrame({"name": names, "lineage": lineage})
+    unique = pairs.drop_duplicates()
+    families = {(n, l): family_of(n, l) for n, l in zip(unique["name"], unique["lineage"])}
+    return pd.Series([families[(n, l)] for n, l in zip(pairs["name"], pairs["lineage"])],
+                     index=frame.index, dtype=object)
 
 
 def architecture_keys(frame: pd.DataFrame) -> pd.Series:

@@ -1,7 +1,10 @@
 """How good a predictor is on one test set: errors and ranking quality.
 
 A search only needs the predictor to *rank* candidates well, so the benchmark reports ranking
-metrics (Kendall tau, Spearman rho, top-10% precision) next to the errors (MSE, MAE, R²).
+metrics (Kendall tau, Spearman rho, top-10% precision) next to the errors (MSE, MAE, R²), and
+for ``predict(X, return_std=True)`` its calibration (:func:`calibration_report`): the share of true
+accuracies within one and two standard deviations of the prediction (about 68 % and 95 % for a
+calibrated Gaussian spread).
 
 Conventions for degenerate inputs (one held-out dataset can be tiny or a baseline constant):
 
@@ -22,7 +25,9 @@ from scipy import stats
 from tapaskit.errors import DataError
 
 __all__ = [
+    "CALIBRATION_METRICS",
     "METRICS",
+    "calibration_report",
     "kendall_tau",
     "mae",
     "mse",
@@ -34,6 +39,9 @@ __all__ = [
 
 #: The metric names of :func:`regression_report`, in report order.
 METRICS: tuple[str, ...] = ("mse", "mae", "kendall_tau", "spearman_rho", "r2", "top10_precision")
+#: The metric names of :func:`calibration_report`, in report order.
+CALIBRATION_METRICS: tuple[str, ...] = ("coverage_1sigma", "coverage_2sigma", "mean_std",
+                                        "std_scale_68")
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -120,4 +128,32 @@ def regression_report(y_true: Any, y_pred: Any) -> dict[str, float]:
         "spearman_rho": spearman_rho(y_true, y_pred),
         "r2": r2(y_true, y_pred),
         "top10_precision": top_fraction_precision(y_true, y_pred, 0.1),
+    }
+
+
+def calibration_report(y_true: Any, y_pred: Any, y_std: Any) -> dict[str, float]:
+    """How well a predicted standard deviation covers the errors of one test set.
+
+    Returns:
+        ``coverage_1sigma`` / ``coverage_2sigma``: the share of rows with
+        ``|y_true - y_pred| <= 1 (2) * y_std`` (0.683 / 0.954 for a calibrated Gaussian);
+        ``mean_std``: the mean standard deviation; ``std_scale_68``: the factor the standard
+        deviations would need for 68.3 % coverage (the 68.3th percentile of ``|error| / std``,
+        1.0 when calibrated). All NaN without standard deviations (``y_std`` None or NaN).
+    """
+    t, p = _pair(y_true, y_pred)
+    if y_std is None:
+        return {name: math.nan for name in CALIBRATION_METRICS}
+    s = np.asarray(y_std, dtype=np.float64).reshape(-1)
+    if s.shape != t.shape:
+        raise DataError(f"y_std must have one value per row ({len(t)}), but got {s.shape[0]}")
+    if not np.all(np.isfinite(s)):
+        return {name: math.nan for name in CALIBRATION_METRICS}
+    error = np.abs(t - p)
+    s = np.maximum(s, 1e-12)
+    return {
+        "coverage_1sigma": float(np.mean(error <= s)),
+        "coverage_2sigma": float(np.mean(error <= 2.0 * s)),
+        "mean_std": float(np.mean(s)),
+        "std_scale_68": float(np.quantile(error / s, 0.6827)),
     }

@@ -22,6 +22,11 @@ clipping. ``n_members`` networks with seeds ``seed, seed + 1, ...`` are averaged
 by side, their weights stacked so that each product runs once for all of them
 (:mod:`tapaskit.predictor.stacked`), each exactly as it would alone.
 
+Uncertainty (``predict(X, return_std=True)``): the spread of the ``n_members`` networks'
+predictions (with one network: of ``mc_samples`` passes with its training dropout masks, MC
+dropout), on top of the training residuals' scale, times ``std_scale`` (docs/predictor.md,
+"Uncertainty").
+
 The normalisation statistics, fill values and weights are saved together by :meth:`save` as a
 plain dict of tensors plus JSON text, read back with ``torch.load(weights_only=True)``; nothing is
 pickled.
@@ -44,7 +49,7 @@ import torch
 
 from tapaskit.checks import check_int, check_number
 from tapaskit.errors import DataError, InvalidOptionError
-from tapaskit.predictor.base import EncodingPredictor
+from tapaskit.predictor.base import EncodingPredictor, combined_std
 from tapaskit.predictor.encoding import (
     CONTEXT_FEATURES,
     N_CONTEXT,
@@ -54,7 +59,7 @@ from tapaskit.predictor.encoding import (
     encode_frame,
 )
 from tapaskit.predictor.inputs import group_codes
-from tapaskit.predictor.network import TAPNetwork
+from tapaskit.predictor.network import StackedScorer, TAPNetwork
 from tapaskit.predictor.persistence import SavablePredictor
 from tapaskit.predictor.stacked import StackedTAPNetworks
 
@@ -106,6 +111,13 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             CPU; each with ``n_threads`` torch threads). Batches are independent, so the
             predictions do not depend on it beyond float rounding (1e-7); the speed-up is in
             docs/predictor.md, "Speed".
+        length_batches: form each epoch's minibatches from networks of about one length (each
+            member's rows in its own random order, then sorted by length; the minibatches in a
+            random order), so that the chain is unrolled only as far as they reach: on the
+            default LDE about half as far as with minibatches of random lengths.
+        std_scale: calibration factor of the standard deviation ``predict(X, return_std=True)``
+            returns (see docs/predictor.md, "Uncertainty").
+        mc_samples: dropout passes whose spread stands for the members' when ``n_members`` is 1.
         seed: seed of the weights and of the minibatch order.
         device: torch device for training and inference (``"cpu"``, ``"cuda"``, ``"auto"``).
         n_threads: torch intra-op threads while fitting and predicting (restored afterwards);
@@ -119,6 +131,8 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             context features, ``(N_CONTEXT,)``.
         networks_: the fitted :class:`TAPNetwork` members.
         loss_curve_: mean training loss per epoch (of the first member).
+        residual_std_: root mean square of the training residuals (chance-corrected), the floor
+            of the predictive standard deviation.
         n_train_: experiments seen by :meth:`fit`.
     """
 
@@ -141,8 +155,11 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         use_dcn: bool = True,
         use_hparams: bool = True,
         max_grad_norm: float = 1.0,
-        inference_batch_size: int = 1024,
+        inference_batch_size: int = 512,
         predict_threads: int = 2,
+        length_batches: bool = False,
+        std_scale: float = 1.0,
+        mc_samples: int = 8,
         seed: int = 0,
         device: str = "cpu",
         n_threads: int | None = 1,
@@ -162,6 +179,9 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.predict_threads = predict_threads
+        self.length_batches = length_batches
+        self.std_scale = std_scale
+        self.mc_samples = mc_samples
         self.seed = seed
         self.device = device
         self.n_threads = n_threads
@@ -172,6 +192,8 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         for name in ("hidden_size", "head_size", "train_steps", "batch_size", "n_members",
                      "inference_batch_size", "predict_threads"):
             check_int(name, getattr(self, name), 1)
+        check_int("mc_samples", self.mc_samples, 2)
+        check_number("std_scale", self.std_scale, 0.0, open_low=True)
         for name in ("epochs", "n_threads"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
@@ -248,6 +270,8 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         )
         self.y_std_ = float(max(np.std(y), 1e-3))
         self.networks_, self.loss_curve_ = self._train_members(data, device)
+        residuals = y - self._predict_unchecked(encoded)
+        self.residual_std_ = float(np.sqrt(np.mean(np.square(residuals))))
 
     def _train_members(self, data: tuple[torch.Tensor, ...], device: torch.device
                        ) -> tuple[list[TAPNetwork], list[float]]:
@@ -270,10 +294,18 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         lengths_np = lengths.cpu().numpy()
         curve: list[float] = []  # of the first member
         step = 0
-        for _ in range(epochs):
+        for epoch in range(epochs):
             orders = [rng.permutation(n) for rng in rngs]
+            starts = np.arange(0, n, self.batch_size)
+            if self.length_batches:
+                # each member's rows in its own random order, then stably sorted by length, so
+                # that minibatch j of every member holds networks of about one length and the
+                # chain is unrolled only as far as they reach; the minibatches come in an order
+                # that depends on the epoch alone, so a member trains as it would alone
+                orders = [order[np.argsort(lengths_np[order], kind="stable")] for order in orders]
+                starts = starts[np.random.default_rng([epoch, n]).permutation(len(starts))]
             running = 0.0
-            for start in range(0, n, self.batch_size):
+            for start in starts:
                 idx_np = np.stack([order[start:start + self.batch_size] for order in orders])  # (M, B)
                 longest = int(lengths_np[idx_np].max())
                 idx = torch.from_numpy(idx_np).to(device)
@@ -324,24 +356,59 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         with _threads(self.n_threads):
             return self._predict_unchecked(encoded)
 
-    def _predict_unchecked(self, encoded: EncodedFrame) -> np.ndarray:
+    def _scorer(self) -> StackedScorer:
+        """The members stacked for scoring (built once per fitted network list)."""
+        cached = self.__dict__.get("_scoring")
+        if cached is None or cached[0] is not self.networks_:
+            cached = (self.networks_, StackedScorer(self.networks_))
+            self.__dict__["_scoring"] = cached
+        return cached[1]
+
+    def _predict_std_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame
+                                   ) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        with _threads(self.n_threads):
+            mean, spread = self._predict_unchecked(encoded, spread=True)
+        return mean, combined_std(spread, getattr(self, "residual_std_", 0.0), self.std_scale)
+
+    def _predict_unchecked(self, encoded: EncodedFrame, spread: bool = False
+                           ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The members' mean prediction of every row; with ``spread`` also the standard deviation
+        of the members' predictions (of ``mc_samples`` dropout passes with one member)."""
         device = next(self.networks_[0].parameters()).device
         normalised, context, a0 = self._normalised(encoded)
         # sorted by length so that each forward pass pads little
         order = np.argsort(normalised.lengths, kind="stable")
         out = np.empty(len(order), dtype=np.float64)
+        std = np.empty(len(order), dtype=np.float64) if spread else None
+        scorer = self._scorer()
+        dropout_passes = None
+        if spread and len(self.networks_) == 1:  # MC dropout: the one network, stacked
+            dropout_passes = StackedTAPNetworks(self.networks_ * self.mc_samples).to(device)
 
-        def score(rows: np.ndarray) -> None:
+        def score(batch: tuple[int, np.ndarray]) -> None:
+            index, rows = batch
             with torch.inference_mode():  # thread-local, so set in each worker
                 steps, lengths = normalised.padded(rows)
                 args = (torch.from_numpy(steps).to(device), torch.from_numpy(lengths).to(device),
                         torch.from_numpy(context[rows]).to(device),
                         torch.from_numpy(a0[rows]).to(device))
-                total = sum(network(*args) for network in self.networks_)
-                out[rows] = (total / len(self.networks_)).double().cpu().numpy()
+                members = scorer(*args)  # (M, B)
+                out[rows] = members.double().mean(dim=0).cpu().numpy()
+                if std is None:
+                    return
+                if dropout_passes is None:
+                    std[rows] = members.double().std(dim=0).cpu().numpy()
+                    return
+                m = self.mc_samples
+                generators = [torch.Generator().manual_seed(self.seed * 1_000_003 + index * m + k)
+                              for k in range(m)]
+                passes = dropout_passes(*(a.unsqueeze(0).expand(m, *a.shape) for a in args),
+                                        dropout=self.dropout, generators=generators)  # (m, B)
+                std[rows] = passes.double().std(dim=0).cpu().numpy()
 
-        batches = [order[start:start + self.inference_batch_size]
-                   for start in range(0, len(order), self.inference_batch_size)]
+        batches = list(enumerate(order[start:start + self.inference_batch_size]
+                                 for start in range(0, len(order), self.inference_batch_size)))
         # torch releases the GIL inside its kernels, so CPU threads overlap; a GPU needs none
         workers = (min(self.predict_threads, os.cpu_count() or 1, len(batches))
                    if device.type == "cpu" else 1)
@@ -349,9 +416,9 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(score, batches))  # list() re-raises a worker's exception
         else:
-            for rows in batches:
-                score(rows)
-        return out
+            for batch in batches:
+                score(batch)
+        return (out, std) if spread else out
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -375,6 +442,7 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             "context_features": list(CONTEXT_FEATURES),
             "n_train": self.n_train_,
             "y_std": self.y_std_,
+            "residual_std": self.residual_std_,
             "loss_curve": self.loss_curve_,
         }
         return meta, tensors
@@ -390,7 +458,8 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         if (meta["step_features"] != list(STEP_FEATURES)
                 or meta["context_features"] != list(CONTEXT_FEATURES)):
             raise DataError(f"{source} was written for another encoding; refit the predictor")
-        model = cls(**meta["params"])
+        known = cls().get_params()
+        model = cls(**{k: v for k, v in meta["params"].items() if k in known})
         for name in ("step_mean_", "step_std_", "context_fill_", "context_mean_", "context_std_"):
             setattr(model, name, tensors[name].numpy())
         device = model._torch_device()
@@ -404,6 +473,7 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             model.networks_.append(network.to(device).eval())
         model.n_train_ = int(meta["n_train"])
         model.y_std_ = float(meta["y_std"])
+        model.residual_std_ = float(meta.get("residual_std", 0.0))  # older files: no floor
         model.loss_curve_ = list(meta["loss_curve"])
         model.is_fitted_ = True
         return model
