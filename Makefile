@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-all test-fast bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ demo: setup
 	$(BIN)/tapas search digits --preset quick --out out/demo --force
 
 test: setup
+	$(BIN)/python -m pytest -q -m "not long"
+
+test-all: setup
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

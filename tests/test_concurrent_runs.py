@@ -41,7 +41,7 @@ def _all_succeed(procs: list[subprocess.Popen[str]]) -> list[dict]:
     return [json.loads(out) for _, out, _ in outcomes]
 
 
-@pytest.mark.parametrize("writers", [2, 3])
+@pytest.mark.parametrize("writers", [2, pytest.param(3, marks=pytest.mark.long)])
 def test_runs_started_together_on_a_fresh_home_all_succeed_and_are_recorded(tmp_path, writers):
     home, lde = tmp_path / "home", tmp_path / "same.duckdb"
     results = _all_succeed([_train(home, lde) for _ in range(writers)])
@@ -59,7 +59,7 @@ def test_runs_started_together_fill_the_default_lde_once(tmp_path):
     assert sorted(p.name for p in home.iterdir() if p.name.startswith(".lde")) == []  # no private fill file left
 
 
-@pytest.mark.parametrize("writers", [2, 3])
+@pytest.mark.parametrize("writers", [2, pytest.param(3, marks=pytest.mark.long)])
 def test_runs_started_together_on_an_existing_home_all_succeed_and_are_recorded(tmp_path, writers):
     home, lde = tmp_path / "home", tmp_path / "same.duckdb"
     _all_succeed([_train(home, lde)])  # the LDE and the tracking store exist from here on

@@ -202,6 +202,7 @@ cli.main()
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_seed_killed_mid_campaign_leaves_no_workers_and_resumes_exactly(tmp_path: Path) -> None:
     lde, mark = tmp_path / "seed.duckdb", tmp_path / "held"
@@ -348,6 +349,7 @@ def _stray_files(folder: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.skipif(embedded_default_path() is None, reason="the default LDE is not generated")
 @pytest.mark.parametrize(("point", "recorded"), [("characterise", 0), ("fit", 0), ("propose", 0), ("train", 1),
                                                  ("record", 0)])

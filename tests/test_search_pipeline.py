@@ -189,6 +189,7 @@ def test_the_test_split_never_reaches_a_selection(mini_lde, tmp_path, home):
     assert a.best.result.test_accuracy != b.best.result.test_accuracy
 
 
+@pytest.mark.long
 def test_a_search_killed_in_its_second_round_resumes_it(mini_lde, tmp_path, home):
     lde = tmp_path / "resume.duckdb"
     shutil.copy(mini_lde, lde)
