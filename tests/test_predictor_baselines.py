@@ -119,11 +119,12 @@ def test_ensemble_fits_clones_of_its_members_with_its_seed_and_use_dcn(lde_split
     y = train["peak_accuracy"]
     default = EnsemblePredictor()
     assert default.members is None and default.weights == (2.0, 1.0) and default.level is None
-    # members=None is default_members(): TAP over three seeds and LightGBM
+    # members=None is default_members(): TAP over three seeds and a LightGBM of 250 trees
     explicit = EnsemblePredictor(members=default_members())
     assert [(n, type(m), m.get_params()) for n, m in default_members()] == [
-        ("tap", TAPRegressor, TAPRegressor(n_members=3).get_params()),
-        ("lightgbm", LightGBMPredictor, LightGBMPredictor().get_params())]
+        ("tap", TAPRegressor, TAPRegressor(n_members=3, length_batches=True).get_params()),
+        ("lightgbm", LightGBMPredictor,
+         LightGBMPredictor(n_estimators=250, learning_rate=0.06).get_params())]
     assert json.dumps(explicit.signature(), default=str) == json.dumps(default.signature(), default=str)
     tap = TAPRegressor(n_members=2, train_steps=20, hidden_size=8)
     lgbm = LightGBMPredictor(n_estimators=10, use_dcn=True)
@@ -134,6 +135,7 @@ def test_ensemble_fits_clones_of_its_members_with_its_seed_and_use_dcn(lde_split
     assert fitted_lgbm.n_estimators == 10 and ensemble.level_.n_estimators == 30
     for fitted in (fitted_tap, fitted_lgbm, ensemble.level_):  # handed to every clone
         assert fitted.seed == 3 and fitted.use_dcn is False
+        assert fitted.std_scale == 1.0  # the ensemble calibrates its mixture with its own
     # the objects handed in are templates: never fitted, never reconfigured
     assert not hasattr(tap, "networks_") and not hasattr(lgbm, "booster_")
     assert tap.seed == 0 and lgbm.use_dcn is True

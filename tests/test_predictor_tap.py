@@ -194,8 +194,10 @@ def test_the_cells_tanh_matches_torch_tanh_when_scoring_and_is_it_when_training(
 
 def test_members_trained_side_by_side_equal_members_trained_alone(small_lde) -> None:
     y = small_lde["peak_accuracy"]
-    for rank_weight in (0.0, 0.5):  # the ranking loss is computed per member too
-        params = {**FAST, "dropout": 0.3, "rank_weight": rank_weight}
+    for rank_weight, length_batches in ((0.0, False), (0.5, False), (0.0, True)):
+        # the ranking loss is computed per member too; minibatches of one length keep it so
+        params = {**FAST, "dropout": 0.3, "rank_weight": rank_weight,
+                  "length_batches": length_batches}
         together = TAPRegressor(n_members=3, seed=5, **params).fit(small_lde, y)
         alone = [TAPRegressor(n_members=1, seed=5 + k, **params).fit(small_lde, y) for k in range(3)]
         for k, single in enumerate(alone):
@@ -225,3 +227,26 @@ def test_stacked_gradient_clipping_is_each_members_own() -> None:
         torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
         for stacked_p, p in zip(stacked.parameters(), member.parameters()):
             torch.testing.assert_close(stacked_p.grad[k], p.grad)
+
+
+def test_minibatches_of_one_length_unroll_less_and_learn_the_same_rule(small_lde, monkeypatch) -> None:
+    from tapaskit.predictor.stacked import StackedTAPNetworks
+
+    y = small_lde["peak_accuracy"]
+    unrolled: list[int] = []
+    forward = StackedTAPNetworks.forward
+
+    def recording(self, steps, *args, **kwargs):
+        unrolled.append(steps.shape[2])  # (M, B, T, features): the chain runs T - 1 pairs
+        return forward(self, steps, *args, **kwargs)
+
+    monkeypatch.setattr(StackedTAPNetworks, "forward", recording)
+    params = {**FAST, "batch_size": 8}
+    plain = TAPRegressor(**params).fit(small_lde, y)
+    plain_unrolled, unrolled[:] = list(unrolled), []
+    sorted_ = TAPRegressor(length_batches=True, **params).fit(small_lde, y)
+    assert len(unrolled) == len(plain_unrolled)  # the same number of updates
+    assert np.mean(unrolled) < 0.8 * np.mean(plain_unrolled)
+    again = TAPRegressor(length_batches=True, **params).fit(small_lde, y)
+    np.testing.assert_array_equal(sorted_.predict(small_lde), again.predict(small_lde))  # seeded
+    assert not np.array_equal(sorted_.predict(small_lde), plain.predict(small_lde))

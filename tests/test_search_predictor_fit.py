@@ -63,8 +63,11 @@ def test_the_cache_key_follows_the_hyperparameters_members_included(monkeypatch)
     def ensemble_key(ensemble: EnsemblePredictor) -> str:
         return cache_key(frame, "ensemble", 0.1, ensemble.signature())
 
-    def members(n_members: int) -> list:
-        return [("tap", TAPRegressor(n_members=n_members)), ("lightgbm", LightGBMPredictor())]
+    original_members = ensemble_module.default_members
+
+    def members(n_members: int) -> list:  # the default members, with n_members TAP networks
+        (tap_name, tap), other = original_members()
+        return [(tap_name, tap.set_params(n_members=n_members)), other]
 
     # the signature is plain data, the same for equal ensembles, other for other members
     default = EnsemblePredictor()

@@ -337,22 +337,28 @@ def _walk_batch(codes: np.ndarray, fields: np.ndarray, lengths: np.ndarray,
     grow = np.where(_WINDOW[codes], kernel - 1,
                     np.where((codes == _GAP) | (dense & (h_in > 0)), np.maximum(h_in, w_in) - 1, 0))
     grow *= jump_before
-    act = codes == _ACT
-    counted = np.stack([
-        params, flops, memory, _WEIGHTED[codes], grow, codes == _ICONV, codes == _BN,
-        *(act & (f0 == j) for j in range(len(ACTIVATIONS))),
-    ])
+    counted = np.stack([params, flops, memory, _WEIGHTED[codes], grow])
     sums = np.zeros((len(counted), total + 1), dtype=np.int64)    # sums[:, i]: before entry i
     np.cumsum(counted, axis=1, out=sums[:, 1:])
 
     # 3. one step per run of layers that starts with a structural one: its own counts are the
     # sums over the run, the sub-network's the sums since the network's start
-    step_start = np.flatnonzero(_STARTS_STEP[codes])
+    is_start = _STARTS_STEP[codes]
+    step_start = np.flatnonzero(is_start)
     step_end = np.append(step_start[1:], total) - 1
+    step_of = np.cumsum(is_start) - 1                             # the step of every entry
     steps = np.bincount(network[step_start], minlength=n)
+    n_steps = len(step_start)
     at_end = sums[:, step_end + 1]
-    own = at_end - sums[:, step_start]
+    own = at_end[:2] - sums[:2, step_start]                       # params, FLOPs
     cumulative = at_end - sums[:, starts[network[step_start]]]
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(step_of[mask], minlength=n_steps)
+
+    act = codes == _ACT
+    acts = np.bincount(step_of[act] * len(ACTIVATIONS) + f0[act],
+                       minlength=n_steps * len(ACTIVATIONS)).reshape(n_steps, len(ACTIVATIONS))
     start_code = codes[step_start]
     raw = np.zeros((N_STEP, len(step_start)))
     raw[_KIND_OF[start_code], np.arange(len(step_start))] = 1.0
@@ -368,9 +374,9 @@ def _walk_batch(codes: np.ndarray, fields: np.ndarray, lengths: np.ndarray,
         raw[_IDX["stride"], block_step] = np.where(changed, shortcut, 1)
         raw[_IDX["log2_width"], block_step] = co
         raw[_IDX["res_projection"], block_step] = changed
-    raw[_IDX["res_convs"]] = own[5]
-    raw[_IDX["bn"]] = own[6]
-    raw[_IDX["act_relu"]:_IDX["act_relu"] + len(ACTIVATIONS)] = own[7:]
+    raw[_IDX["res_convs"]] = count(codes == _ICONV)
+    raw[_IDX["bn"]] = count(codes == _BN)
+    raw[_IDX["act_relu"]:_IDX["act_relu"] + len(ACTIVATIONS)] = acts.T
     rate = fields[:, 3].view(np.float64)
     raw[_IDX["dropout"]] = np.maximum.reduceat(np.where(codes == _DROP, rate, 0.0), step_start)
     raw[_IDX["log2_out_channels"]] = c_out[step_end]
