@@ -409,7 +409,8 @@ def lde_path_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
 
 @lde_app.command("stats")
 def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
-    """Summarise the LDE: datasets with their DCN, experiments, architectures.
+    """Summarise the LDE: datasets with their DCN, input shape (C×H×W) and epochs, experiments,
+    architectures, and how many ok experiments have zero-cost proxies.
 
     A fresh data home already holds the embedded default LDE.
 
@@ -422,11 +423,17 @@ def lde_stats_command(lde: LdeOpt = None, json_: JsonOpt = False) -> None:
     stats = _open_store(lde, existing=True).stats()
 
     def render() -> None:
+        coverage = stats.get("proxy_coverage")
         out.print(f"datasets {stats['datasets']}  experiments {stats['experiments']} "
                   f"(ok {stats['ok_experiments']})  architectures {stats['architectures']}  "
-                  f"DCN {_fmt(stats['dcn_min'])} .. {_fmt(stats['dcn_max'])}", highlight=False)
-        _table("Datasets", ["name", "DCN", "experiments", "ok", "mean peak acc"],
-               [[d["name"], d["dcn"], d["experiments"], d["ok_experiments"], d.get("peak_accuracy_mean")]
+                  f"DCN {_fmt(stats['dcn_min'])} .. {_fmt(stats['dcn_max'])}  "
+                  f"proxies {stats.get('ok_with_proxies', 0)}/{stats['ok_experiments']} ok experiments"
+                  f"{'' if coverage is None else f' ({coverage:.0%})'}", highlight=False)
+        _table("Datasets", ["name", "DCN", "input", "epochs", "experiments", "ok", "ok with proxies",
+                            "mean peak acc"],
+               [[d["name"], d["dcn"], "×".join(str(s) for s in d.get("input_shape", [])),
+                 ",".join(str(e) for e in d.get("epochs", [])), d["experiments"], d["ok_experiments"],
+                 d.get("ok_with_proxies"), d.get("peak_accuracy_mean")]
                 for d in stats["per_dataset"]])
 
     _emit(_json_mode(json_), stats, render)
@@ -642,6 +649,51 @@ def lde_delete_command(
     _emit(_json_mode(json_), {"deleted": deleted}, lambda: out.print(line, highlight=False))
 
 
+@lde_app.command("proxies")
+def lde_proxies_command(
+    limit: Annotated[Optional[int], typer.Option(help="Compute at most this many pairs (default: all); rerun for the rest.")] = None,
+    lde: LdeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Compute the zero-cost proxies (synflow, snip, grad_norm, jacob_cov, naswot) that the LDE's
+    ok experiments lack, one per (architecture, dataset) pair, and store them.
+
+    Each dataset is loaded by the name the LDE recorded; pairs whose dataset cannot be loaded any
+    more (moved user data, imported MetaQNN rows) are skipped and counted. Resumable: results are
+    written in small batches, so rerun the same command after an interruption. A few tens of
+    milliseconds per pair on a CPU (docs/proxies.md).
+
+    Examples:
+
+        tapas lde proxies
+
+        tapas lde proxies --lde /tmp/m.duckdb --limit 100 --json
+    """
+    from tapaskit.workflows.proxies import backfill_proxies
+
+    as_json = _json_mode(json_)
+    store = _open_store(lde, existing=True)
+    with _progress(not as_json) as progress:
+        bar = progress.bar("zero-cost proxies") if progress is not None else None
+
+        def on_pair(done: int, total: int, dataset: str) -> None:
+            if bar is not None:
+                bar(completed=done, total=total, info=dataset[:40])
+
+        report = backfill_proxies(store, limit=limit, progress=on_pair)
+    data = report.to_dict()
+
+    def render() -> None:
+        out.print(f"computed the proxies of {report.computed} of {report.missing} pairs in {report.seconds:.1f} s "
+                  f"({report.remaining} still missing: {report.unloadable} with a dataset that cannot be loaded, "
+                  f"{report.invalid} with an architecture invalid for its dataset) in {data['lde'] or 'the LDE'}",
+                  highlight=False)
+        for name, reason in report.unloadable_datasets.items():
+            out.print(f"skipped {name}: {reason}", highlight=False, markup=False)
+
+    _emit(as_json, data, render)
+
+
 @lde_app.command("seed")
 def lde_seed_command(
     suite: Annotated[str, typer.Option(help="Dataset suite: default (13 datasets, at most 16x16, 6 epochs), large (8 datasets at native 28x28/32x32, 3,000 training samples, 8 epochs) or mini.")] = "default",
@@ -721,6 +773,7 @@ def search_command(
     max_train: Annotated[Optional[int], typer.Option("--max-train", help="Training samples of a full training (0: all).")] = None,
     final_epochs: Annotated[Optional[int], typer.Option("--final-epochs", help="Train the best network again for this many epochs; that is the exported model (0: off).")] = None,
     register: Annotated[Optional[str], typer.Option(help="Model-registry name of the found model (default: tapaskit-DATASET).")] = None,
+    blind_spot: Annotated[float, typer.Option("--blind-spot", help="Reward lost per unit of predictor spread beyond that of the networks it was fitted on (0: off).")] = 1.0,
     max_params: Annotated[Optional[int], typer.Option("--max-params", help="Penalise networks with more parameters.")] = None,
     max_flops: Annotated[Optional[int], typer.Option("--max-flops", help="Penalise networks with more FLOPs per sample.")] = None,
     predictor: Annotated[Optional[str], typer.Option(help="Predictor used as reward (default: the toolkit's best).")] = None,
@@ -769,7 +822,7 @@ def search_command(
         dataset=dataset, strategy=strategy, preset=preset, budget=budget, top_k=top_k, epochs=epochs,
         max_params=max_params, max_flops=max_flops, predictor=predictor or DEFAULT_PREDICTOR, tau=tau,
         seed=_seed(seed), device=device, trainings=trainings, screen=screen, acquisition=acquisition,
-        max_train=max_train, final_epochs=final_epochs, register=register)
+        max_train=max_train, final_epochs=final_epochs, register=register, blind_spot=blind_spot)
     # options, the dataset, the LDE and a resume checkpoint are checked here, before any output or work
     search_run = Search(config, out_dir=out_dir, resume=resume, force=force, lde=_lde_path(lde))
     search_run.executor = _executor(executor, workers, device, ray_address, gpus_per_trial, cpus_per_trial,
@@ -879,13 +932,15 @@ def searches_command(
 def benchmark_predictor_command(
     scenario: Annotated[str, typer.Option(help="A (split within a dataset), B (leave one out), "
                                           "C (leave one out + DCN window, TAPAS), F (leave the "
-                                          "dataset's whole family out + DCN window), a list "
-                                          "such as C,F, or all.")] = "all",
+                                          "dataset's whole family out + DCN window), R (regime "
+                                          "transfer: small->large, large->small, large held out "
+                                          "by family), a list such as C,F, or all.")] = "all",
     predictors: Annotated[Optional[str], typer.Option(help="Comma-separated names (default: all registered).")] = None,
     tau: Annotated[float, typer.Option(help="DCN window half-width of scenario C.")] = 0.05,
     min_datasets: Annotated[Optional[int], typer.Option(help="Scenario C widens the DCN window until it holds this many datasets (default: 6).")] = None,
     test_fraction: Annotated[float, typer.Option(help="Share of each dataset held out in scenario A.")] = 0.5,
     unseen_architectures: Annotated[bool, typer.Option("--unseen-architectures", help="Keep every test network's architecture out of its training set, as in a search (B and C: two folds of architectures).")] = False,
+    ablation_proxies: Annotated[bool, typer.Option("--ablation-proxies", help="Instead: Kendall tau of one predictor (--predictors, default ensemble) with no zero-cost proxies, each proxy alone and all of them (scenarios C and F unless --scenario names others).")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Directory for predicted-vs-real scatter PNGs.")] = None,
     seed: SeedOpt = None,
     lde: LdeOpt = None,
@@ -908,6 +963,10 @@ def benchmark_predictor_command(
         tapas benchmark predictor --scenario C --unseen-architectures
 
         tapas benchmark predictor --scenario C,F --predictors ensemble
+
+        tapas benchmark predictor --scenario R --predictors ensemble
+
+        tapas benchmark predictor --ablation-proxies
     """
     from tapaskit.evaluation.predictor_benchmark import SCENARIOS, run_predictor_benchmark
 
@@ -915,13 +974,12 @@ def benchmark_predictor_command(
     scenarios = list(SCENARIOS) if scenario.lower() == "all" else [s.strip().upper() for s in scenario.split(",")]
     names = [p.strip() for p in predictors.split(",")] if predictors is not None else None
     store = _open_store(lde, existing=True)
+    if ablation_proxies:
+        _proxy_ablation(store, ["C", "F"] if scenario.lower() == "all" else scenarios, names, tau,
+                        min_datasets, unseen_architectures, _seed(seed), as_json)
+        return
     with _progress(not as_json) as progress:
-        callback = None
-        if progress is not None:
-            bar = progress.bar("fits")
-
-            def callback(done: int, total: int, label: str) -> None:
-                bar(completed=done, total=total, info=label)
+        callback = _fits_callback(progress)
 
         report = run_predictor_benchmark(store, scenarios=scenarios, predictors=names, tau=tau,
                                          min_datasets=min_datasets, test_fraction=test_fraction,
@@ -941,7 +999,7 @@ def benchmark_predictor_command(
                    [[p, m.get("kendall_tau_mean"), m.get("spearman_rho_mean"), m.get("mae_mean"), m.get("mse_mean"),
                      m.get("r2_mean"), m.get("top10_precision_mean"), m.get("coverage_1sigma_mean"),
                      m.get("coverage_2sigma_mean")] for p, m in block["predictors"].items()])
-            if name in ("C", "F"):
+            if name in ("C", "F") or name.startswith("R_"):
                 out.print(f"  {_window_note(block['datasets'], report['config'])}", highlight=False)
             ref = block.get("reference")
             if ref:
@@ -967,6 +1025,47 @@ def benchmark_predictor_command(
             out.print(f"MLflow run {report['mlflow_run_id']} (tapas ui)", highlight=False)
 
     _emit(as_json, report, render)
+
+
+def _fits_callback(progress: Any) -> Any:
+    """A ``(done, total, label)`` callback that moves a "fits" bar, or None without a display."""
+    if progress is None:
+        return None
+    bar = progress.bar("fits")
+
+    def callback(done: int, total: int, label: str) -> None:
+        bar(completed=done, total=total, info=label)
+
+    return callback
+
+
+def _proxy_ablation(store: Any, scenarios: list[str], names: Optional[list[str]], tau: float,
+                    min_datasets: Optional[int], unseen_architectures: bool, seed: int, as_json: bool) -> None:
+    """`tapas benchmark predictor --ablation-proxies`: one predictor without, with each and with
+    all zero-cost proxies."""
+    from tapaskit.errors import InvalidOptionError
+    from tapaskit.evaluation.predictor_benchmark import run_proxy_ablation
+
+    if names is not None and len(names) != 1:
+        raise InvalidOptionError(f"--ablation-proxies takes one predictor, but got {', '.join(names)}")
+    with _progress(not as_json) as progress:
+        callback = _fits_callback(progress)
+
+        result = run_proxy_ablation(store, predictor=names[0] if names else "ensemble", scenarios=scenarios,
+                                    tau=tau, seed=seed, min_datasets=min_datasets,
+                                    unseen_architectures=unseen_architectures, progress=callback)
+
+    def render() -> None:
+        counts = result["rows_with_proxies"]
+        each = ", ".join(f"{k.removeprefix('proxy_')} {v}" for k, v in counts.items() if k != "any")
+        out.print(f"rows with proxies: {counts['any']} of {result['experiments']} ({each})", highlight=False)
+        ran = sorted({s for row in result["table"].values() for s in row})
+        _table(f"Proxy ablation: {result['config']['predictor']}, Kendall tau / MAE", ["proxies", *ran],
+               [[variant, *(f"{row[s]['kendall_tau_mean']:.3f} / {row[s]['mae_mean']:.3f}"
+                            if row.get(s, {}).get("kendall_tau_mean") is not None else "-" for s in ran)]
+                for variant, row in result["table"].items()])
+
+    _emit(as_json, result, render)
 
 
 def _window_note(datasets: dict[str, dict[str, Any]], config: dict[str, Any]) -> str:

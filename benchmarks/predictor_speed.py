@@ -9,8 +9,10 @@ Then it scores ``--score`` fresh random architectures (Architecture objects, as 
 controller hands them over): encoding only, TAP's networks on an encoded frame, TAP's whole
 ``predict`` and the default predictor's whole ``predict`` (encoding included), and both with
 ``return_std=True``. With ``--metaqnn PATH`` it also times TAP on the MetaQNN CSV's (longer)
-networks. Prints one JSON object (and writes it to ``--out``); the headline figures are under
-``"headline"``.
+networks. With ``--proxies N`` (40) it times the five zero-cost proxies of ``N`` sampled networks
+on Fashion-MNIST at 28x28 (batch 64, ``--threads`` torch threads), all of them and those within
+the ``cpu`` preset's 10M-FLOP budget (target: <= 30 ms a network). Prints one JSON object (and
+writes it to ``--out``); the headline figures are under ``"headline"``.
 
 Every rate is the best of ``--repeats`` runs, as wall-clock architectures per second and per
 CPU-second of this process (``cpu_per_s``: the same count over ``time.process_time``, which
@@ -37,6 +39,7 @@ from bench_output import emit_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from tapaskit.predictor import (  # noqa: E402 - after the path set-up
@@ -90,6 +93,35 @@ def score_rates(model, frame, repeats: int) -> dict[str, object]:
     return out
 
 
+def proxy_cost(n: int, seed: int, threads: int) -> dict[str, object]:
+    """Milliseconds per network of the five zero-cost proxies (batch 64, 28x28, CPU, ``threads``
+    torch threads) on networks the sampler draws, all of them and those within the ``cpu``
+    preset's FLOP budget (10M)."""
+    from tapaskit.datasets import load_dataset
+    from tapaskit.space.shapes import infer_shapes
+    from tapaskit.training.zero_cost import compute_proxies, proxy_batch
+
+    dataset = load_dataset("fashion-mnist[n=4500]")
+    batch = proxy_batch(dataset)
+    nets = ArchitectureSampler(seed=seed + 2).sample_many(n, dataset.input_shape, dataset.num_classes)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        compute_proxies(nets[0], batch=batch)  # warm-up
+        ms = np.array([1000 * compute_proxies(a, batch=batch).seconds for a in nets])
+    finally:
+        torch.set_num_threads(before)
+    flops = np.array([infer_shapes(a, dataset.input_shape, dataset.num_classes).flops for a in nets])
+
+    def summary(values: np.ndarray) -> dict[str, float]:
+        return {"networks": int(len(values)), "median_ms": round(float(np.median(values)), 1),
+                "mean_ms": round(float(np.mean(values)), 1), "p90_ms": round(float(np.quantile(values, 0.9)), 1)}
+
+    return {"dataset": "fashion-mnist[n=4500]", "batch": int(batch.x.shape[0]), "threads": threads,
+            "all_sampled": summary(ms),
+            "within_10M_flops": summary(ms[flops <= 10_000_000]) if np.any(flops <= 10_000_000) else None}
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=12)
@@ -100,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--metaqnn", type=Path, default=None, help="MetaQNN CSV to time as well")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--proxies", type=int, default=40,
+                        help="networks whose zero-cost proxies are timed on Fashion-MNIST at 28x28 (0: skip)")
     args = parser.parse_args(argv)
 
     result: dict[str, object] = {"machine": platform.machine(), "cpus": os.cpu_count(),
@@ -145,6 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         many = (nets * (args.score // len(nets) + 1))[: args.score]
         meta_candidates = architecture_frame(many, input_shape=(3, 32, 32), num_classes=10)
         result["metaqnn"] = {**fit, "scoring": score_rates(meta_tap, meta_candidates, args.repeats)}
+
+    if args.proxies:
+        result["proxies"] = proxy_cost(args.proxies, args.seed, args.threads)
 
     default_info = result["default_predictor"]
     result["headline"] = {

@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="out/real-search")
     parser.add_argument("--skip-search", action="store_true", help="only the two yardsticks")
+    parser.add_argument("--skip-yardsticks", action="store_true",
+                        help="only the search (the yardsticks depend on the schedule and seed alone)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     report: dict = {"dataset": args.dataset, "preset": args.preset, "seed": args.seed}
@@ -106,8 +108,16 @@ def main(argv: list[str] | None = None) -> dict:
             "candidates": [{"arch": compact_form(t.arch), "validation": t.result.peak_accuracy,
                             "test": t.result.test_accuracy, "predicted": t.predicted_accuracy}
                            for t in result.candidates],
-            "timings": {k: round(v, 1) for k, v in result.timings.items()}}
+            "timings": {k: round(v, 1) for k, v in result.timings.items()},
+            "regime": search.regime, "first_fit": search.first_fit.to_dict(),
+            "guard": {"reference_std": result.proposals.guard_reference_std,
+                      "guarded_share": result.proposals.guarded_share},
+            "screened": [{"arch": compact_form(t.arch), "stage": t.stage, "validation": t.result.peak_accuracy,
+                          "predicted": t.predicted_accuracy} for t in result.screened]}
 
+    report["schedule"] = hparams.to_dict()
+    if args.skip_yardsticks:
+        return _write(report, out)
     started = time.perf_counter()
     archs = random_architectures(c.trainings, ds.input_shape, ds.num_classes, c.max_params, c.max_flops, args.seed)
     rows = train_all(archs, ds, hparams, args.seed)
@@ -118,7 +128,10 @@ def main(argv: list[str] | None = None) -> dict:
     two_conv = Architecture.from_json((ROOT / "examples" / "two_conv.json").read_text())
     report["two_conv"] = {**train_all([two_conv], ds, hparams, args.seed)[0],
                           "wall_seconds": round(time.perf_counter() - started, 1)}
-    report["schedule"] = hparams.to_dict()
+    return _write(report, out)
+
+
+def _write(report: dict, out: Path) -> dict:
     print(json.dumps(report, indent=2, default=str))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -1,7 +1,8 @@
 """lde: the lifelong database of experiments (LDE) of tapaskit.
 
 A standalone storage layer: it knows nothing of torch, tapaskit or the probe nets, takes and returns
-the plain frozen records of :mod:`lde.records`, and keeps them in a DuckDB file
+the plain frozen records of :mod:`lde.records` (datasets, architectures, experiments and the
+zero-cost proxies of an architecture on a dataset), and keeps them in a DuckDB file
 (:class:`DuckDBStore`) or in memory (:class:`MemoryStore`). Both honour the contract written in
 :mod:`lde.base`. :mod:`lde.io` moves experiments to and from the open Parquet/CSV format described
 in ``lde/SCHEMA.md``.
@@ -28,11 +29,13 @@ from lde.errors import (
 )
 from lde.query import DCN_TOLERANCE, ExperimentQuery
 from lde.records import (
+    PROXY_FIELDS,
     ArchitectureRecord,
     DatasetRecord,
     ExperimentRecord,
     ExperimentSource,
     ExperimentStatus,
+    ProxyRecord,
 )
 
 # The names that need duckdb, pandas or pyarrow load on first use, so that importing the errors
@@ -78,6 +81,8 @@ __all__ = [
     "LDELockedError",
     "LOCK_TIMEOUT_ENV",
     "MemoryStore",
+    "PROXY_FIELDS",
+    "ProxyRecord",
     "ReadOnlyStoreError",
     "RecordNotFoundError",
     "SCHEMA_VERSION",

@@ -13,10 +13,14 @@ Contract (every implementation honours it; ``tests/test_lde_contract.py`` checks
 * **Idempotence.** A dataset is identified by its fingerprint and an architecture by its hash:
   adding one that is already stored does nothing and the stored record wins (change a DCN with
   :meth:`set_dcn`). An experiment whose ``key`` is already stored (or appears earlier in the same
-  batch) is skipped. Experiments without a key are always appended.
+  batch) is skipped. Experiments without a key are always appended. Zero-cost proxies are
+  identified by their (architecture, dataset) pair, one record per pair: the first one stored wins
+  (the values are a deterministic function of the pair and the proxy seed, so a later computation
+  brings nothing new), unless :meth:`add_proxies` is asked to ``replace``.
 * **Atomicity.** :meth:`add_batch` (and so every ``add_*``) writes all of its records or none: a
-  batch with an experiment that references a dataset or architecture that is neither stored nor in
-  the batch raises :class:`~lde.errors.InvalidRecordError` and leaves the store unchanged.
+  batch with an experiment (or a proxy record) that references a dataset or architecture that is
+  neither stored nor in the batch raises :class:`~lde.errors.InvalidRecordError` and leaves the
+  store unchanged. A training's proxies travel in the same batch as its experiment.
   Records are validated when they are built, so a batch can only hold valid records.
 * **Ids.** The store assigns ``experiment_id`` = 1, 2, 3... in insertion order (the id a record
   carries on input is ignored); ids are never reused, not even those of deleted experiments.
@@ -46,6 +50,7 @@ from lde.records import (
     ExperimentRecord,
     ExperimentSource,
     ExperimentStatus,
+    ProxyRecord,
 )
 
 __all__ = ["ExperimentStore", "PreparedBatch", "check_experiment_id", "check_experiment_ids",
@@ -60,9 +65,10 @@ class PreparedBatch:
         experiments: The experiments, in input order.
         datasets: Distinct datasets of the batch (first of each fingerprint wins).
         architectures: Distinct architectures of the batch (first of each hash wins).
-        missing_datasets: Fingerprints the experiments reference but the batch does not carry;
-            the store must hold them.
+        missing_datasets: Fingerprints the experiments and proxies reference but the batch does
+            not carry; the store must hold them.
         missing_architectures: Same for architecture hashes.
+        proxies: Distinct proxy records of the batch (first of each pair wins).
     """
 
     experiments: tuple[ExperimentRecord, ...]
@@ -70,17 +76,20 @@ class PreparedBatch:
     architectures: tuple[ArchitectureRecord, ...]
     missing_datasets: frozenset[str]
     missing_architectures: frozenset[str]
+    proxies: tuple[ProxyRecord, ...] = ()
 
     def unresolved_error(self, kind: str, missing: Iterable[str]) -> InvalidRecordError:
         """The error for references to ``kind`` ('dataset' or 'architecture') found nowhere."""
         missing = set(missing)
         attr = "dataset_fingerprint" if kind == "dataset" else "arch_hash"
-        index, ref = next((i, getattr(e, attr)) for i, e in enumerate(self.experiments)
-                          if getattr(e, attr) in missing)
+        name, index, ref = next(
+            (name, i, getattr(r, attr))
+            for name, records in (("experiments", self.experiments), ("proxies", self.proxies))
+            for i, r in enumerate(records) if getattr(r, attr) in missing)
         where = "datasets=" if kind == "dataset" else "architectures="
         more = f" ({len(missing)} unknown {kind} references in all)" if len(missing) > 1 else ""
         return InvalidRecordError(
-            f"experiments[{index}] references {kind} {ref!r}, which is neither in the store nor "
+            f"{name}[{index}] references {kind} {ref!r}, which is neither in the store nor "
             f"in this batch; add it first or pass it in {where}{more}; nothing was written"
         )
 
@@ -109,14 +118,17 @@ class ExperimentStore(abc.ABC):
         *,
         architectures: Iterable[ArchitectureRecord] = (),
         datasets: Iterable[DatasetRecord] = (),
+        proxies: Iterable[ProxyRecord] = (),
     ) -> list[int | None]:
-        """Atomically add datasets, architectures and experiments.
+        """Atomically add datasets, architectures, experiments and zero-cost proxies.
 
         Args:
             experiments: Experiments to add; each must reference a dataset and an architecture that
                 are stored or passed alongside.
             architectures: Architectures to add (ignored when already stored).
             datasets: Datasets to add (ignored when already stored).
+            proxies: Proxy records to add (same reference rule; ignored when their pair already
+                has proxies).
 
         Returns:
             One entry per experiment: the id assigned, or ``None`` when it was skipped because its
@@ -124,6 +136,41 @@ class ExperimentStore(abc.ABC):
 
         Raises:
             InvalidRecordError: A wrong record type or an unresolved reference; nothing is written.
+        """
+
+    @abc.abstractmethod
+    def add_proxies(self, records: Iterable[ProxyRecord], *, replace: bool = False) -> int:
+        """Atomically add zero-cost proxy records, one per (architecture, dataset) pair.
+
+        Args:
+            records: The records; each pair's dataset and architecture must be stored. Within
+                ``records`` the first record of a pair wins.
+            replace: Overwrite the stored record of a pair; by default a pair that has proxies
+                keeps them (the first stored wins).
+
+        Returns:
+            How many records were written (new pairs, plus replaced ones when ``replace``).
+
+        Raises:
+            InvalidRecordError: A wrong record type or an unknown dataset or architecture;
+                nothing is written.
+        """
+
+    @abc.abstractmethod
+    def proxies(self, dataset_fingerprint: str | None = None) -> list[ProxyRecord]:
+        """The stored proxy records (of one dataset, when given), sorted by dataset then hash."""
+
+    @abc.abstractmethod
+    def missing_proxies(self, status: Iterable[str] | str | None = ("ok",)) -> list[tuple[str, str]]:
+        """The ``(arch_hash, dataset_fingerprint)`` pairs that have experiments but no proxies.
+
+        What a backfill computes. Sorted by dataset fingerprint, then architecture hash.
+
+        Args:
+            status: Only pairs with an experiment of these statuses; ``None`` for any.
+
+        Raises:
+            InvalidArgumentError: An unknown status.
         """
 
     @abc.abstractmethod
@@ -206,6 +253,7 @@ class ExperimentStore(abc.ABC):
         experiments: Iterable[ExperimentRecord],
         architectures: Iterable[ArchitectureRecord] = (),
         datasets: Iterable[DatasetRecord] = (),
+        proxies: Iterable[ProxyRecord] = (),
     ) -> PreparedBatch:
         """Check types and deduplicate a batch; implementations call it first in :meth:`add_batch`.
 
@@ -215,14 +263,18 @@ class ExperimentStore(abc.ABC):
         experiments = _check_items("experiments", experiments, ExperimentRecord)
         architectures = _check_items("architectures", architectures, ArchitectureRecord)
         datasets = _check_items("datasets", datasets, DatasetRecord)
+        proxies = _check_items("proxies", proxies, ProxyRecord)
         ds = {d.fingerprint: d for d in reversed(datasets)}  # reversed: the first one wins
         archs = {a.arch_hash: a for a in reversed(architectures)}
+        pairs = {p.pair: p for p in reversed(proxies)}
+        refs = (*experiments, *proxies)
         return PreparedBatch(
             experiments=experiments,
             datasets=tuple(ds[f] for f in dict.fromkeys(d.fingerprint for d in datasets)),
             architectures=tuple(archs[h] for h in dict.fromkeys(a.arch_hash for a in architectures)),
-            missing_datasets=frozenset(e.dataset_fingerprint for e in experiments) - ds.keys(),
-            missing_architectures=frozenset(e.arch_hash for e in experiments) - archs.keys(),
+            missing_datasets=frozenset(r.dataset_fingerprint for r in refs) - ds.keys(),
+            missing_architectures=frozenset(r.arch_hash for r in refs) - archs.keys(),
+            proxies=tuple(pairs[k] for k in dict.fromkeys(p.pair for p in proxies)),
         )
 
     def add_dataset(self, record: DatasetRecord) -> DatasetRecord:
@@ -242,8 +294,9 @@ class ExperimentStore(abc.ABC):
         *,
         architecture: ArchitectureRecord | None = None,
         dataset: DatasetRecord | None = None,
+        proxies: ProxyRecord | None = None,
     ) -> int | None:
-        """Add one experiment (optionally with its architecture and dataset).
+        """Add one experiment (optionally with its architecture, dataset and proxies).
 
         Returns:
             Its id, or ``None`` when its key was already stored.
@@ -252,6 +305,7 @@ class ExperimentStore(abc.ABC):
             (record,),
             architectures=() if architecture is None else (architecture,),
             datasets=() if dataset is None else (dataset,),
+            proxies=() if proxies is None else (proxies,),
         )[0]
 
     def add_experiments(
@@ -259,18 +313,23 @@ class ExperimentStore(abc.ABC):
         records: Iterable[ExperimentRecord],
         architectures: Iterable[ArchitectureRecord] = (),
         datasets: Iterable[DatasetRecord] = (),
+        proxies: Iterable[ProxyRecord] = (),
     ) -> int:
-        """Atomically add experiments with the architectures and datasets they need.
+        """Atomically add experiments with the architectures, datasets and proxies they need.
 
         Returns:
             How many experiments were inserted (those with a known key are skipped).
         """
-        ids = self.add_batch(records, architectures=architectures, datasets=datasets)
+        ids = self.add_batch(records, architectures=architectures, datasets=datasets, proxies=proxies)
         return sum(i is not None for i in ids)
 
     def get_dataset(self, fingerprint: str) -> DatasetRecord | None:
         """The dataset with this fingerprint, or ``None``."""
         return next((d for d in self.datasets() if d.fingerprint == fingerprint), None)
+
+    def get_proxies(self, arch_hash: str, dataset_fingerprint: str) -> ProxyRecord | None:
+        """The proxies of one (architecture, dataset) pair, or ``None``."""
+        return next((p for p in self.proxies(dataset_fingerprint) if p.arch_hash == arch_hash), None)
 
     def find_datasets(self, name: str | None = None) -> list[DatasetRecord]:
         """Datasets with this name (all datasets when ``name`` is ``None``)."""
@@ -321,9 +380,13 @@ class ExperimentStore(abc.ABC):
         Returns:
             ``datasets``, ``experiments``, ``ok_experiments``, ``architectures`` (counts),
             ``dcn_min``/``dcn_max`` (over datasets with a DCN; ``None`` when none has one),
-            ``by_status`` and ``by_source`` (count per value, zeros included) and ``per_dataset``:
-            one dict per dataset (sorted by name, fingerprint) with ``name``, ``fingerprint``,
-            ``dcn``, ``experiments``, ``ok_experiments``, ``peak_accuracy_mean`` and
+            ``by_status`` and ``by_source`` (count per value, zeros included), ``proxies`` (proxy
+            records stored), ``ok_with_proxies`` (ok experiments whose pair has proxies),
+            ``proxy_coverage`` (``ok_with_proxies / ok_experiments``; ``None`` without ok
+            experiments) and ``per_dataset``: one dict per dataset (sorted by name, fingerprint)
+            with ``name``, ``fingerprint``, ``dcn``, ``input_shape`` (``[C, H, W]``),
+            ``experiments``, ``ok_experiments``, ``ok_with_proxies``, ``epochs`` (the distinct
+            epoch counts of its experiments, ascending), ``peak_accuracy_mean`` and
             ``peak_accuracy_std`` (sample std over ok runs; ``None`` below 1 resp. 2 runs).
         """
         frame = self.experiments_frame()
@@ -333,19 +396,26 @@ class ExperimentStore(abc.ABC):
         total = frame.groupby("dataset_fingerprint").size()
         peak = ok.groupby("dataset_fingerprint")["peak_accuracy"]
         n_ok, mean, std = peak.size(), peak.mean(), peak.std()
+        with_proxies = ok[ok["proxies_created_at"].notna()].groupby("dataset_fingerprint").size()
+        epochs = {fp: sorted(int(e) for e in group.dropna().unique())
+                  for fp, group in frame.groupby("dataset_fingerprint")["epochs"]}
         dcns = [d.dcn for d in datasets if d.dcn is not None]
         per_dataset = [
             {
                 "name": d.name,
                 "fingerprint": d.fingerprint,
                 "dcn": d.dcn,
+                "input_shape": list(d.input_shape),
                 "experiments": int(total.get(d.fingerprint, 0)),
                 "ok_experiments": int(n_ok.get(d.fingerprint, 0)),
+                "ok_with_proxies": int(with_proxies.get(d.fingerprint, 0)),
+                "epochs": epochs.get(d.fingerprint, []),
                 "peak_accuracy_mean": _number(mean.get(d.fingerprint)),
                 "peak_accuracy_std": _number(std.get(d.fingerprint)),
             }
             for d in datasets
         ]
+        ok_with_proxies = int(with_proxies.sum())
         return {
             "datasets": len(datasets),
             "experiments": len(frame),
@@ -355,6 +425,9 @@ class ExperimentStore(abc.ABC):
             "dcn_max": max(dcns) if dcns else None,
             "by_status": _counts(status, ExperimentStatus),
             "by_source": _counts(frame["source"].astype(object), ExperimentSource),
+            "proxies": len(self.proxies()),
+            "ok_with_proxies": ok_with_proxies,
+            "proxy_coverage": ok_with_proxies / len(ok) if len(ok) else None,
             "per_dataset": per_dataset,
         }
 

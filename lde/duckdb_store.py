@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lde.base import ExperimentStore, check_experiment_id, check_experiment_ids, check_keys
+from lde.base import ExperimentStore, PreparedBatch, check_experiment_id, check_experiment_ids, check_keys
 from lde.errors import LDEFileError, ReadOnlyStoreError, RecordNotFoundError
 from lde.lock import attach, path_lock, resolve_lock_timeout
 from lde.query import ExperimentQuery
@@ -37,6 +37,7 @@ from lde.records import (
     ExperimentRecord,
     ExperimentSource,
     ExperimentStatus,
+    ProxyRecord,
 )
 from lde.schema import ensure_schema, read_version
 from lde.tables import (
@@ -44,6 +45,7 @@ from lde.tables import (
     DATASET_TABLE_COLUMNS,
     EXPERIMENT_TABLE_COLUMNS,
     FRAME_COLUMNS,
+    PROXY_TABLE_COLUMNS,
     architecture_from_mapping,
     architectures_table,
     dataset_from_mapping,
@@ -52,6 +54,8 @@ from lde.tables import (
     experiments_table,
     frame_table,
     frame_to_pandas,
+    proxies_table,
+    proxy_from_mapping,
 )
 
 __all__ = ["DuckDBStore"]
@@ -68,11 +72,18 @@ _DATASET_FIELD_COLUMN = {"input_shape[0]": "in_channels", "input_shape[1]": "in_
                          "input_shape[2]": "in_width"}
 
 
-def _join(experiments: pa.Table, datasets: pa.Table, archs: pa.Table) -> pa.Table:
-    """The frame's columns for ``experiments``, their datasets and architectures, by id.
+def _pairs(table: pa.Table) -> pa.ChunkedArray:
+    """One text per row naming its (arch_hash, dataset_fingerprint) pair (the unit separator
+    cannot occur in either: records refuse control characters)."""
+    return pc.binary_join_element_wise(table.column("arch_hash"), table.column("dataset_fingerprint"), "\x1f")
+
+
+def _join(experiments: pa.Table, datasets: pa.Table, archs: pa.Table, proxies: pa.Table) -> pa.Table:
+    """The frame's columns for ``experiments``, their datasets, architectures and proxies, by id.
 
     Small lookups by position (``take``) instead of a SQL join; the scan returns experiments in
-    storage order, which is id order, and they are sorted only if that ever fails to hold.
+    storage order, which is id order, and they are sorted only if that ever fails to hold. A pair
+    without proxies gets nulls (``take`` of a null position): the frame's left join.
     """
     ids = experiments.column("experiment_id")
     if len(ids) > 1 and not pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
@@ -80,12 +91,15 @@ def _join(experiments: pa.Table, datasets: pa.Table, archs: pa.Table) -> pa.Tabl
     ds = datasets.take(pc.index_in(experiments.column("dataset_fingerprint"),
                                    value_set=datasets.column("fingerprint")))
     ar = archs.take(pc.index_in(experiments.column("arch_hash"), value_set=archs.column("arch_hash")))
+    px = proxies.take(pc.index_in(_pairs(experiments), value_set=_pairs(proxies)))
     columns = {}
     for c in FRAME_COLUMNS:
         if c.table == "experiments":
             columns[c.name] = experiments.column(c.field)
         elif c.table == "architectures":
             columns[c.name] = ar.column(c.field)
+        elif c.table == "proxies":
+            columns[c.name] = px.column(c.field)
         else:
             columns[c.name] = ds.column(_DATASET_FIELD_COLUMN.get(c.field, c.field))
     return pa.table(columns)
@@ -335,19 +349,11 @@ class DuckDBStore(ExperimentStore):
         *,
         architectures: Iterable[ArchitectureRecord] = (),
         datasets: Iterable[DatasetRecord] = (),
+        proxies: Iterable[ProxyRecord] = (),
     ) -> list[int | None]:
-        batch = self.prepare_batch(experiments, architectures, datasets)
+        batch = self.prepare_batch(experiments, architectures, datasets, proxies)
         with self._transaction() as con:
-            if batch.missing_datasets:
-                unknown = batch.missing_datasets - self._present(
-                    con, "datasets", "fingerprint", batch.missing_datasets)
-                if unknown:
-                    raise batch.unresolved_error("dataset", unknown)
-            if batch.missing_architectures:
-                unknown = batch.missing_architectures - self._present(
-                    con, "architectures", "arch_hash", batch.missing_architectures)
-                if unknown:
-                    raise batch.unresolved_error("architecture", unknown)
+            self._check_references(con, batch)
             keys = {e.key for e in batch.experiments if e.key is not None}
             seen = self._present(con, "experiments", "key", keys) if keys else set()
             next_id = self._last_id(con) + 1
@@ -371,7 +377,79 @@ class DuckDBStore(ExperimentStore):
             if chosen:
                 rows = experiments_table(chosen, [i for i in ids if i is not None])
                 self._insert(con, "experiments", EXPERIMENT_TABLE_COLUMNS, _naive_utc(rows))
+            if batch.proxies:
+                self._write_proxies(con, batch.proxies, replace=False)
         return ids
+
+    def _check_references(self, con: duckdb.DuckDBPyConnection, batch: PreparedBatch) -> None:
+        if batch.missing_datasets:
+            unknown = batch.missing_datasets - self._present(
+                con, "datasets", "fingerprint", batch.missing_datasets)
+            if unknown:
+                raise batch.unresolved_error("dataset", unknown)
+        if batch.missing_architectures:
+            unknown = batch.missing_architectures - self._present(
+                con, "architectures", "arch_hash", batch.missing_architectures)
+            if unknown:
+                raise batch.unresolved_error("architecture", unknown)
+
+    @staticmethod
+    def _write_proxies(con: duckdb.DuckDBPyConnection, records: Sequence[ProxyRecord], *,
+                       replace: bool) -> int:
+        """Insert proxy records (distinct pairs) inside the caller's transaction; returns how many
+        were written. Without ``replace``, pairs already stored keep their record."""
+        names = ", ".join(PROXY_TABLE_COLUMNS)
+        same = ("p.arch_hash = r.arch_hash AND p.dataset_fingerprint = r.dataset_fingerprint")
+        with _registered(con, "lde_proxies", _naive_utc(proxies_table(records))):
+            if replace:
+                con.execute(f"DELETE FROM proxies p WHERE EXISTS (SELECT 1 FROM lde_proxies r WHERE {same})")
+            (written,) = con.execute(
+                f"INSERT INTO proxies ({names}) SELECT {names} FROM lde_proxies r "
+                f"WHERE NOT EXISTS (SELECT 1 FROM proxies p WHERE {same})"
+            ).fetchall()[0]
+        return int(written)
+
+    def add_proxies(self, records: Iterable[ProxyRecord], *, replace: bool = False) -> int:
+        batch = self.prepare_batch((), proxies=records)
+        with self._transaction() as con:
+            self._check_references(con, batch)
+            return self._write_proxies(con, batch.proxies, replace=replace) if batch.proxies else 0
+
+    @staticmethod
+    def _proxy_rows(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> pa.Table:
+        rows = con.sql(f"SELECT {', '.join(PROXY_TABLE_COLUMNS)} FROM proxies {where} "
+                       "ORDER BY dataset_fingerprint, arch_hash", params=list(params)).to_arrow_table()
+        return rows.set_column(rows.schema.get_field_index("created_at"), "created_at",
+                               rows.column("created_at").cast(pa.timestamp("us", tz="UTC")))
+
+    def proxies(self, dataset_fingerprint: str | None = None) -> list[ProxyRecord]:
+        with self._connection() as con:
+            if dataset_fingerprint is None:
+                rows = self._proxy_rows(con)
+            else:
+                rows = self._proxy_rows(con, "WHERE dataset_fingerprint = ?", [dataset_fingerprint])
+        return [proxy_from_mapping(m) for m in rows.to_pylist()]
+
+    def get_proxies(self, arch_hash: str, dataset_fingerprint: str) -> ProxyRecord | None:
+        with self._connection() as con:
+            rows = self._proxy_rows(con, "WHERE arch_hash = ? AND dataset_fingerprint = ?",
+                                    [arch_hash, dataset_fingerprint])
+        return proxy_from_mapping(rows.to_pylist()[0]) if rows.num_rows else None
+
+    def missing_proxies(self, status: Iterable[str] | str | None = ("ok",)) -> list[tuple[str, str]]:
+        statuses = ExperimentQuery.build(status=status).statuses
+        where, params = "", []
+        if statuses is not None:
+            where, params = f"WHERE {_in_list('e.status', statuses)}", list(statuses)
+        with self._connection() as con:
+            rows = con.execute(f"""
+                SELECT DISTINCT e.arch_hash, e.dataset_fingerprint FROM experiments e
+                ANTI JOIN proxies p
+                    ON p.arch_hash = e.arch_hash AND p.dataset_fingerprint = e.dataset_fingerprint
+                {where}
+                ORDER BY e.dataset_fingerprint, e.arch_hash
+            """, params).fetchall()
+        return [(a, f) for a, f in rows]
 
     def set_dcn(
         self,
@@ -500,41 +578,56 @@ class DuckDBStore(ExperimentStore):
                     f"SELECT {', '.join(ARCHITECTURE_TABLE_COLUMNS)} FROM architectures "
                     "WHERE arch_hash IN (SELECT h FROM lde_hashes)"
                 ).to_arrow_table()
-        return frame_to_pandas(_join(experiments, datasets, archs))
+            if len(matching) < len(fps):
+                proxies = self._proxy_rows(con, f"WHERE {_in_list('dataset_fingerprint', matching)}", matching)
+            else:
+                proxies = self._proxy_rows(con)
+        return frame_to_pandas(_join(experiments, datasets, archs, proxies))
 
     def stats(self) -> dict[str, Any]:
         with self._connection() as con:
             n_datasets, dcn_min, dcn_max = con.execute(
                 "SELECT count(*), min(dcn), max(dcn) FROM datasets").fetchall()[0]
             (n_architectures,) = con.execute("SELECT count(*) FROM architectures").fetchall()[0]
+            (n_proxies,) = con.execute("SELECT count(*) FROM proxies").fetchall()[0]
             by_status = dict(con.execute(
                 "SELECT status, count(*) FROM experiments GROUP BY status").fetchall())
             by_source = dict(con.execute(
                 "SELECT source, count(*) FROM experiments GROUP BY source").fetchall())
             per_dataset = con.execute("""
-                SELECT d.name, d.fingerprint, d.dcn,
+                SELECT d.name, d.fingerprint, d.dcn, d.in_channels, d.in_height, d.in_width,
                        count(e.experiment_id),
                        count(e.experiment_id) FILTER (WHERE e.status = 'ok'),
+                       count(e.experiment_id) FILTER (WHERE e.status = 'ok' AND p.arch_hash IS NOT NULL),
+                       list(DISTINCT e.epochs ORDER BY e.epochs) FILTER (WHERE e.epochs IS NOT NULL),
                        avg(e.peak_accuracy) FILTER (WHERE e.status = 'ok'),
                        stddev_samp(e.peak_accuracy) FILTER (WHERE e.status = 'ok')
-                FROM datasets d LEFT JOIN experiments e ON e.dataset_fingerprint = d.fingerprint
-                GROUP BY d.name, d.fingerprint, d.dcn
+                FROM datasets d
+                LEFT JOIN experiments e ON e.dataset_fingerprint = d.fingerprint
+                LEFT JOIN proxies p
+                    ON p.arch_hash = e.arch_hash AND p.dataset_fingerprint = e.dataset_fingerprint
+                GROUP BY d.name, d.fingerprint, d.dcn, d.in_channels, d.in_height, d.in_width
                 ORDER BY d.name, d.fingerprint
             """).fetchall()
+        n_ok = int(by_status.get(ExperimentStatus.OK.value, 0))
+        ok_with_proxies = sum(int(row[8]) for row in per_dataset)
         return {
             "datasets": int(n_datasets),
             "experiments": int(sum(by_status.values())),
-            "ok_experiments": int(by_status.get(ExperimentStatus.OK.value, 0)),
+            "ok_experiments": n_ok,
             "architectures": int(n_architectures),
             "dcn_min": dcn_min,
             "dcn_max": dcn_max,
             "by_status": {m.value: int(by_status.get(m.value, 0)) for m in ExperimentStatus},
             "by_source": {m.value: int(by_source.get(m.value, 0)) for m in ExperimentSource},
+            "proxies": int(n_proxies),
+            "ok_with_proxies": ok_with_proxies,
+            "proxy_coverage": ok_with_proxies / n_ok if n_ok else None,
             "per_dataset": [
-                {"name": name, "fingerprint": fp, "dcn": dcn, "experiments": int(n),
-                 "ok_experiments": int(n_ok), "peak_accuracy_mean": mean,
-                 "peak_accuracy_std": std}
-                for name, fp, dcn, n, n_ok, mean, std in per_dataset
+                {"name": name, "fingerprint": fp, "dcn": dcn, "input_shape": [int(c), int(h), int(w)],
+                 "experiments": int(n), "ok_experiments": int(n_ok_ds),
+                 "ok_with_proxies": int(n_px), "epochs": [int(x) for x in epochs or []],
+                 "peak_accuracy_mean": mean, "peak_accuracy_std": std}
+                for name, fp, dcn, c, h, w, n, n_ok_ds, n_px, epochs, mean, std in per_dataset
             ],
         }
-

@@ -3,8 +3,11 @@
 One row per experiment, with the columns of :data:`lde.tables.FRAME_COLUMNS` (documented in
 ``lde/SCHEMA.md``): the dataset's columns, the architecture's columns and the experiment's. ``curve``
 is a list column in Parquet and a JSON array text in CSV; ``extra_hparams`` is JSON object text in
-both. A dataset or an architecture that no experiment references travels as a row with an empty
-``status`` carrying only its own columns, so an export holds the whole store.
+both. The zero-cost proxies of a pair ride on every row of that pair (``proxy_*`` and
+``proxies_*``). A dataset or an architecture that no experiment references travels as a row with
+an empty ``status`` carrying only its own columns, and the proxies of a pair without experiments as
+a row with an empty ``status`` carrying the pair's dataset, architecture and proxies, so an export
+holds the whole store.
 
 The import checks the whole file before it writes anything (columns first, then every row, by
 building the records that validate themselves), then writes in atomic batches: a crash between two
@@ -29,8 +32,15 @@ import pyarrow.parquet as pq
 
 from lde.base import ExperimentStore
 from lde.errors import ImportFormatError, InvalidArgumentError, InvalidRecordError
-from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord, ExperimentSource
-from lde.tables import FRAME_COLUMNS, FRAME_SCHEMA, frame_table
+from lde.records import (
+    PROXY_FIELDS,
+    ArchitectureRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    ExperimentSource,
+    ProxyRecord,
+)
+from lde.tables import FRAME_COLUMNS, FRAME_SCHEMA, PROXY_COLUMNS, frame_table
 
 __all__ = ["FORMATS", "ImportReport", "export_experiments", "import_experiments"]
 
@@ -60,6 +70,8 @@ class ImportReport:
         datasets: Distinct datasets in the file.
         architectures: Distinct architectures in the file.
         batches: Transactions committed.
+        proxies: Distinct (architecture, dataset) pairs with zero-cost proxies in the file (written
+            unless the target already has proxies for the pair).
     """
 
     path: Path
@@ -71,6 +83,7 @@ class ImportReport:
     datasets: int
     architectures: int
     batches: int
+    proxies: int = 0
 
 
 def _resolve_format(path: Path, format: str | None) -> str:
@@ -100,8 +113,14 @@ def export_table(store: ExperimentStore) -> pa.Table:
     table = pa.Table.from_pandas(frame, schema=FRAME_SCHEMA, preserve_index=False)
     used_datasets = set(frame["dataset_fingerprint"].astype(object))
     used_archs = set(frame["arch_hash"].astype(object))
-    orphans = [(None, d, None) for d in store.datasets() if d.fingerprint not in used_datasets]
-    orphans += [(None, None, a) for a in store.architectures() if a.arch_hash not in used_archs]
+    used_pairs = set(zip(frame["arch_hash"].astype(object), frame["dataset_fingerprint"].astype(object)))
+    orphans: list[tuple[Any, ...]] = [
+        (None, store.get_dataset(p.dataset_fingerprint), store.get_architecture(p.arch_hash), p)
+        for p in store.proxies() if p.pair not in used_pairs]
+    used_datasets |= {p.dataset_fingerprint for _, _, _, p in orphans}
+    used_archs |= {p.arch_hash for _, _, _, p in orphans}
+    orphans += [(None, d, None, None) for d in store.datasets() if d.fingerprint not in used_datasets]
+    orphans += [(None, None, a, None) for a in store.architectures() if a.arch_hash not in used_archs]
     if orphans:
         table = pa.concat_tables([table, frame_table(orphans)])
     return table.replace_schema_metadata(None)
@@ -318,6 +337,7 @@ class _Parsed:
     datasets: dict[str, DatasetRecord]
     architectures: dict[str, ArchitectureRecord]
     rows: int
+    proxies: dict[tuple[str, str], ProxyRecord]
 
 
 def _row_error(row: int, column: str, exc: InvalidRecordError) -> ImportFormatError:
@@ -353,6 +373,8 @@ _DATASET_COLUMNS = ("dataset_fingerprint", "dataset_name", "in_channels", "in_he
                     "num_classes", "num_samples", "dcn", "dcn_probe", "dcn_probe_version",
                     "dcn_seed", "dcn_seconds", "dcn_probe_accuracy", "dataset_created_at")
 _ARCHITECTURE_COLUMNS = ("arch_hash", "arch_json", "depth", "num_layers")
+# Record field -> file column of the proxies, for error messages.
+_PROXY_FIELD_COLUMN = {c.field: c.name for c in FRAME_COLUMNS if c.table == "proxies"}
 _EXPERIMENT_COLUMNS = ("status", "source", "peak_accuracy", "final_accuracy", "test_accuracy", "curve", "lr",
                        "epochs", "batch_size", "optimizer", "weight_decay", "extra_hparams",
                        "params", "flops", "seconds", "device", "seed", "mlflow_run_id", "key",
@@ -384,6 +406,7 @@ def _parse(table: pa.Table) -> _Parsed:
     archs = _distinct("architecture", get(_ARCHITECTURE_COLUMNS), architecture, {})
     fps, hashes, ids = (col.get(c, absent) for c in ("dataset_fingerprint", "arch_hash",
                                                      "experiment_id"))
+    proxies = _parse_proxies(get(PROXY_COLUMNS), hashes, fps, now)
     experiments: list[tuple[int | None, ExperimentRecord]] = []
     for i, values in enumerate(zip(*get(_EXPERIMENT_COLUMNS))):
         kw = dict(zip(_EXPERIMENT_COLUMNS, values))
@@ -415,7 +438,30 @@ def _parse(table: pa.Table) -> _Parsed:
         except InvalidRecordError as exc:
             raise _row_error(i, getattr(exc, "field", ""), exc) from None
         experiments.append((ids[i], record))
-    return _Parsed(experiments, datasets, archs, table.num_rows)
+    return _Parsed(experiments, datasets, archs, table.num_rows, proxies)
+
+
+def _parse_proxies(columns: list[list[Any]], hashes: list[Any], fps: list[Any],
+                   now: datetime) -> dict[tuple[str, str], ProxyRecord]:
+    """One proxy record per pair, from the rows that carry any proxy column; the rows of a pair
+    must agree (rows of the pair without proxy values are left out of the comparison)."""
+    pairs: list[Any] = []
+    for i, values in enumerate(zip(*columns)):
+        if all(v is None for v in values):
+            pairs.append(None)
+            continue
+        for column, value in (("dataset_fingerprint", fps[i]), ("arch_hash", hashes[i])):
+            if value is None:
+                raise ImportFormatError(
+                    f"row {i + 1}: column {column} is empty but the row has zero-cost proxies")
+        pairs.append((hashes[i], fps[i]))
+
+    def build(pair: tuple[str, str], *values: Any) -> ProxyRecord:
+        kw = dict(zip((*PROXY_FIELDS, "seed", "batch_size", "seconds", "created_at"), values))
+        kw["created_at"] = kw["created_at"] or now
+        return ProxyRecord(arch_hash=pair[0], dataset_fingerprint=pair[1], **kw)
+
+    return _distinct("proxy pair", [pairs, *columns], build, _PROXY_FIELD_COLUMN)
 
 
 def _check_architectures(table: pa.Table, architectures: dict[str, ArchitectureRecord],
@@ -484,6 +530,17 @@ def import_experiments(
     used_arch = {e.arch_hash for e in experiments}
     orphan_ds = [d for f, d in parsed.datasets.items() if f not in used_ds]
     orphan_arch = [a for h, a in parsed.architectures.items() if h not in used_arch]
+    # A pair's proxies go in the batch of its first experiment; pairs without one, in the first.
+    proxies_in: dict[int, list[ProxyRecord]] = {}
+    first_batch: dict[tuple[str, str], int] = {}
+    for j, e in enumerate(experiments):
+        first_batch.setdefault((e.arch_hash, e.dataset_fingerprint), j // batch_size)
+    for pair, record in parsed.proxies.items():
+        proxies_in.setdefault(first_batch.get(pair, 0), []).append(record)
+    orphan_ds += [parsed.datasets[f] for f in dict.fromkeys(
+        p[1] for p in parsed.proxies if p not in first_batch) if f in used_ds]
+    orphan_arch += [parsed.architectures[h] for h in dict.fromkeys(
+        p[0] for p in parsed.proxies if p not in first_batch) if h in used_arch]
 
     inserted = batches = 0
     total = len(experiments)
@@ -493,14 +550,15 @@ def import_experiments(
         ar = {e.arch_hash: None for e in chunk}
         datasets = [parsed.datasets[f] for f in ds] + (orphan_ds if start == 0 else [])
         archs = [parsed.architectures[h] for h in ar] + (orphan_arch if start == 0 else [])
-        if not chunk and not datasets and not archs:
+        proxies = proxies_in.get(start // batch_size, [])
+        if not chunk and not datasets and not archs and not proxies:
             break
-        inserted += store.add_experiments(chunk, architectures=archs, datasets=datasets)
+        inserted += store.add_experiments(chunk, architectures=archs, datasets=datasets, proxies=proxies)
         batches += 1
         if on_batch is not None:
             on_batch(min(start + batch_size, total), total)
     return ImportReport(
         path=path, format=fmt, rows=parsed.rows, experiments=total, inserted=inserted,
         skipped=total - inserted, datasets=len(parsed.datasets),
-        architectures=len(parsed.architectures), batches=batches,
+        architectures=len(parsed.architectures), batches=batches, proxies=len(parsed.proxies),
     )

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lde.base import ExperimentStore, check_experiment_id, check_experiment_ids, check_keys
+from lde.base import ExperimentStore, PreparedBatch, check_experiment_id, check_experiment_ids, check_keys
 from lde.errors import RecordNotFoundError
 from lde.query import ExperimentQuery
-from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord
+from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord, ProxyRecord
 from lde.tables import frame_table, frame_to_pandas
 
 __all__ = ["MemoryStore"]
@@ -33,6 +33,7 @@ class MemoryStore(ExperimentStore):
         self._experiments: dict[int, ExperimentRecord] = {}
         self._last_id = 0  # the highest id ever assigned: deleted ids are never handed out again
         self._keys: set[str] = set()
+        self._proxies: dict[tuple[str, str], ProxyRecord] = {}  # by (arch_hash, dataset_fingerprint)
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._experiments)} experiments)"
@@ -43,20 +44,17 @@ class MemoryStore(ExperimentStore):
         *,
         architectures: Iterable[ArchitectureRecord] = (),
         datasets: Iterable[DatasetRecord] = (),
+        proxies: Iterable[ProxyRecord] = (),
     ) -> list[int | None]:
-        batch = self.prepare_batch(experiments, architectures, datasets)
+        batch = self.prepare_batch(experiments, architectures, datasets, proxies)
         with self._lock:
-            # Check everything before the first write: the batch is all or nothing.
-            unknown = batch.missing_datasets - self._datasets.keys()
-            if unknown:
-                raise batch.unresolved_error("dataset", unknown)
-            unknown = batch.missing_architectures - self._architectures.keys()
-            if unknown:
-                raise batch.unresolved_error("architecture", unknown)
+            self._check_references(batch)  # everything before the first write: all or nothing
             for d in batch.datasets:
                 self._datasets.setdefault(d.fingerprint, d)
             for a in batch.architectures:
                 self._architectures.setdefault(a.arch_hash, a)
+            for p in batch.proxies:
+                self._proxies.setdefault(p.pair, p)
             ids: list[int | None] = []
             for e in batch.experiments:
                 if e.key is not None and e.key in self._keys:
@@ -69,6 +67,38 @@ class MemoryStore(ExperimentStore):
                     self._keys.add(e.key)
                 ids.append(new_id)
             return ids
+
+    def _check_references(self, batch: PreparedBatch) -> None:
+        unknown = batch.missing_datasets - self._datasets.keys()
+        if unknown:
+            raise batch.unresolved_error("dataset", unknown)
+        unknown = batch.missing_architectures - self._architectures.keys()
+        if unknown:
+            raise batch.unresolved_error("architecture", unknown)
+
+    def add_proxies(self, records: Iterable[ProxyRecord], *, replace: bool = False) -> int:
+        batch = self.prepare_batch((), proxies=records)
+        with self._lock:
+            self._check_references(batch)
+            written = 0
+            for p in batch.proxies:
+                if replace or p.pair not in self._proxies:
+                    self._proxies[p.pair] = p
+                    written += 1
+            return written
+
+    def proxies(self, dataset_fingerprint: str | None = None) -> list[ProxyRecord]:
+        with self._lock:
+            found = [p for p in self._proxies.values()
+                     if dataset_fingerprint is None or p.dataset_fingerprint == dataset_fingerprint]
+        return sorted(found, key=lambda p: (p.dataset_fingerprint, p.arch_hash))
+
+    def missing_proxies(self, status: Iterable[str] | str | None = ("ok",)) -> list[tuple[str, str]]:
+        statuses = ExperimentQuery.build(status=status).statuses
+        with self._lock:
+            pairs = {(e.arch_hash, e.dataset_fingerprint) for e in self._experiments.values()
+                     if statuses is None or e.status.value in statuses} - self._proxies.keys()
+        return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
 
     def set_dcn(
         self,
@@ -128,7 +158,8 @@ class MemoryStore(ExperimentStore):
         with self._lock:
             datasets = {f: d for f, d in self._datasets.items() if query.matches_dataset(d)}
             rows = [
-                (e, datasets[e.dataset_fingerprint], self._architectures[e.arch_hash])
+                (e, datasets[e.dataset_fingerprint], self._architectures[e.arch_hash],
+                 self._proxies.get((e.arch_hash, e.dataset_fingerprint)))
                 for e in self._experiments.values()
                 if e.dataset_fingerprint in datasets and query.matches_experiment(e)
             ]

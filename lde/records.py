@@ -1,4 +1,4 @@
-"""The records the LDE stores and returns: datasets, architectures and experiments.
+"""The records the LDE stores and returns: datasets, architectures, experiments and proxies.
 
 Records are frozen dataclasses validated in one place, when they are built (``__post_init__``), so
 a record that exists is a record the schema accepts. Stores hand back records they build afresh and
@@ -32,7 +32,12 @@ __all__ = [
     "ExperimentRecord",
     "ExperimentSource",
     "ExperimentStatus",
+    "PROXY_FIELDS",
+    "ProxyRecord",
 ]
+
+#: The zero-cost proxies a :class:`ProxyRecord` holds, in the order of every table and frame.
+PROXY_FIELDS: tuple[str, ...] = ("synflow", "snip", "grad_norm", "jacob_cov", "naswot")
 
 
 class ExperimentStatus(str, Enum):
@@ -387,3 +392,56 @@ class ExperimentRecord:
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
         kwargs["extra_hparams"] = dict(self.extra_hparams)
         return (_rebuild, (type(self), kwargs))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyRecord:
+    """The zero-cost proxies of one architecture on one dataset, computed at initialisation.
+
+    One record per (architecture, dataset) pair: the proxies depend on the network, the data and
+    the proxy seed, not on a training's schedule, so every experiment of the pair shares them. The
+    values are the scores as tapaskit stores them (some log-scaled; ``docs/proxies.md`` defines
+    each); the LDE only checks that each is a finite number or ``None`` (a proxy that failed or
+    came out NaN/infinite). A record whose scores are all ``None`` still says "computed", so a
+    backfill does not try again.
+
+    Attributes:
+        arch_hash: The architecture (must exist in the store or come in the same batch).
+        dataset_fingerprint: The dataset (same rule).
+        synflow, snip, grad_norm, jacob_cov, naswot: The scores, each finite or ``None``.
+        seed: Seed of the initialisation and of the minibatch.
+        batch_size: Samples in the minibatch (>= 1).
+        seconds: Wall time of the computation (>= 0).
+        created_at: When the proxies were computed (UTC).
+    """
+
+    arch_hash: str
+    dataset_fingerprint: str
+    synflow: float | None = None
+    snip: float | None = None
+    grad_norm: float | None = None
+    jacob_cov: float | None = None
+    naswot: float | None = None
+    seed: int | None = None
+    batch_size: int | None = None
+    seconds: float | None = None
+    created_at: datetime = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        _set(self, "arch_hash", _text("arch_hash", self.arch_hash))
+        _set(self, "dataset_fingerprint", _text("dataset_fingerprint", self.dataset_fingerprint))
+        for name in PROXY_FIELDS:
+            _set(self, name, _real(name, getattr(self, name), optional=True))
+        _set(self, "seed", _int("seed", self.seed, optional=True))
+        _set(self, "batch_size", _int("batch_size", self.batch_size, minimum=1, optional=True))
+        _set(self, "seconds", _real("seconds", self.seconds, minimum=0, optional=True))
+        _set(self, "created_at", _timestamp("created_at", self.created_at))
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """``(arch_hash, dataset_fingerprint)``: what identifies the record."""
+        return self.arch_hash, self.dataset_fingerprint
+
+    def values(self) -> dict[str, float | None]:
+        """The five scores by name, in :data:`PROXY_FIELDS` order."""
+        return {name: getattr(self, name) for name in PROXY_FIELDS}

@@ -12,6 +12,9 @@ Version history:
    an experiment.
 3. ``experiments.test_accuracy``: accuracy on the test split no selection saw (nullable: older
    rows, and trainings whose test split was not evaluated, have none).
+4. Table ``proxies``: the zero-cost proxies of an (architecture, dataset) pair (one row per pair,
+   each score a nullable DOUBLE, with the seed, minibatch size, seconds and time of the
+   computation). Older files get the table empty; ``tapas lde proxies`` fills it.
 
 Indexes were measured on a million experiments rather than assumed, and the LDE has none besides
 the primary keys of the two small tables. A unique index on ``experiments.key`` made a key lookup
@@ -21,6 +24,8 @@ the single writer's transaction. An index on ``experiments.dataset_fingerprint``
 DCN-window query: experiments arrive clustered by dataset, so DuckDB's zone maps already skip the
 row groups of other datasets, and the time goes into reading the matching rows. ``datasets`` holds
 hundreds of rows, so an index on ``datasets.dcn`` would have nothing to do.
+``proxies`` has no primary key for the same reason as ``experiments.key``: the store keeps one row
+per pair inside the single writer's transaction.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from lde.errors import LDEFileError, ReadOnlyStoreError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "V1_DDL", "ensure_schema", "read_version"]
 
 #: The version this code reads and writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: DDL of version 1, kept verbatim: new files start here and migrate forward.
 V1_DDL: tuple[str, ...] = (
@@ -107,6 +112,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     2: (
         "ALTER TABLE experiments ADD COLUMN test_accuracy DOUBLE",  # DuckDB adds no CHECK; the record checks [0, 1]
+    ),
+    3: (
+        """
+        CREATE TABLE proxies (
+            arch_hash           VARCHAR NOT NULL,
+            dataset_fingerprint VARCHAR NOT NULL,
+            synflow             DOUBLE,
+            snip                DOUBLE,
+            grad_norm           DOUBLE,
+            jacob_cov           DOUBLE,
+            naswot              DOUBLE,
+            seed                BIGINT,
+            batch_size          INTEGER CHECK (batch_size >= 1),
+            seconds             DOUBLE CHECK (seconds >= 0),
+            created_at          TIMESTAMP NOT NULL
+        )
+        """,
     ),
 }
 

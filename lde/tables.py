@@ -1,6 +1,8 @@
 """Records as Arrow tables, and the one joined *experiment frame* every reader sees.
 
-The experiment frame is one row per experiment carrying its dataset's and its architecture's columns.
+The experiment frame is one row per experiment carrying its dataset's and its architecture's columns,
+and the zero-cost proxies of its (architecture, dataset) pair (a left join: empty where the pair has
+none).
 :meth:`~lde.base.ExperimentStore.query` returns it, :mod:`lde.io` writes it to Parquet/CSV, and the
 import reads it back, so its columns (:data:`FRAME_COLUMNS`) are the open format of the LDE,
 documented in ``lde/SCHEMA.md``. Every store builds its frame through :func:`frame_to_pandas`, so
@@ -17,17 +19,20 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from lde.records import ArchitectureRecord, DatasetRecord, ExperimentRecord
+from lde.records import PROXY_FIELDS, ArchitectureRecord, DatasetRecord, ExperimentRecord, ProxyRecord
 
 __all__ = [
     "FRAME_COLUMNS",
     "FRAME_SCHEMA",
     "FrameColumn",
+    "PROXY_COLUMNS",
     "architecture_from_mapping",
     "dataset_from_mapping",
     "experiment_from_mapping",
     "frame_table",
     "frame_to_pandas",
+    "proxy_from_mapping",
+    "proxies_table",
 ]
 
 _INT = pa.int64()
@@ -44,7 +49,8 @@ class FrameColumn:
     Attributes:
         name: Column name in the frame and in files.
         type: Arrow type.
-        table: The LDE table it comes from: ``datasets``, ``architectures`` or ``experiments``.
+        table: The LDE table it comes from: ``datasets``, ``architectures``, ``experiments`` or
+            ``proxies``.
         field: The record field (or the part of one) it holds.
         required: Whether an import file must have the column.
         doc: One line for ``SCHEMA.md``.
@@ -120,6 +126,23 @@ FRAME_COLUMNS: tuple[FrameColumn, ...] = (
                 "Idempotency key: a row whose key is already stored is skipped"),
     FrameColumn("created_at", _TIME, "experiments", "created_at", False,
                 "When the experiment was recorded (UTC; import time when absent)"),
+    FrameColumn("proxy_synflow", _FLOAT, "proxies", "synflow", False,
+                "Zero-cost proxy synflow of the pair, log10(1 + synflow) (docs/proxies.md)"),
+    FrameColumn("proxy_snip", _FLOAT, "proxies", "snip", False, "Zero-cost proxy snip, log10(snip)"),
+    FrameColumn("proxy_grad_norm", _FLOAT, "proxies", "grad_norm", False,
+                "Zero-cost proxy grad_norm, log10(grad_norm)"),
+    FrameColumn("proxy_jacob_cov", _FLOAT, "proxies", "jacob_cov", False,
+                "Zero-cost proxy jacob_cov, -log10(-jacob_cov)"),
+    FrameColumn("proxy_naswot", _FLOAT, "proxies", "naswot", False,
+                "Zero-cost proxy naswot, log det of the activation-code kernel"),
+    FrameColumn("proxies_seed", _INT, "proxies", "seed", False,
+                "Seed of the proxies' initialisation and minibatch"),
+    FrameColumn("proxies_batch_size", _INT, "proxies", "batch_size", False,
+                "Samples in the proxies' minibatch (>= 1)"),
+    FrameColumn("proxies_seconds", _FLOAT, "proxies", "seconds", False,
+                "Wall time of the proxies' computation"),
+    FrameColumn("proxies_created_at", _TIME, "proxies", "created_at", False,
+                "When the proxies were computed (UTC; import time when absent)"),
 )
 
 FRAME_SCHEMA: pa.Schema = pa.schema([pa.field(c.name, c.type) for c in FRAME_COLUMNS])
@@ -128,6 +151,9 @@ FRAME_SCHEMA: pa.Schema = pa.schema([pa.field(c.name, c.type) for c in FRAME_COL
 DATASET_COLUMNS = tuple(c.name for c in FRAME_COLUMNS if c.table == "datasets")
 ARCHITECTURE_COLUMNS = tuple(c.name for c in FRAME_COLUMNS if c.table == "architectures")
 EXPERIMENT_COLUMNS = tuple(c.name for c in FRAME_COLUMNS if c.table == "experiments")
+#: Columns of the frame from the ``proxies`` table: one per proxy (``proxy_<name>``), then how
+#: they were computed (``proxies_<field>``). A row carries a proxy record when any of them is set.
+PROXY_COLUMNS = tuple(c.name for c in FRAME_COLUMNS if c.table == "proxies")
 
 
 def _types_mapper(arrow_type: pa.DataType) -> Any:
@@ -165,25 +191,34 @@ def _architecture_values(a: ArchitectureRecord | None) -> tuple[Any, ...]:
 
 def _experiment_values(e: ExperimentRecord | None) -> tuple[Any, ...]:
     if e is None:
-        return (None,) * len(EXPERIMENT_COLUMNS)
+        return (None,) * (len(EXPERIMENT_COLUMNS) - 1)  # experiment_id comes first, on its own
     return (e.status.value, e.source.value, e.peak_accuracy, e.final_accuracy, e.test_accuracy, list(e.curve),
             e.lr, e.epochs, e.batch_size, e.optimizer, e.weight_decay, e.extra_hparams_json,
             e.params, e.flops, e.seconds, e.device, e.seed, e.mlflow_run_id, e.key, e.created_at)
 
 
-def frame_table(
-    rows: Iterable[tuple[ExperimentRecord | None, DatasetRecord | None, ArchitectureRecord | None]],
-) -> pa.Table:
-    """Build the frame's Arrow table from ``(experiment, dataset, architecture)`` triples.
+def _proxy_values(p: ProxyRecord | None) -> tuple[Any, ...]:
+    if p is None:
+        return (None,) * len(PROXY_COLUMNS)
+    return (*(getattr(p, name) for name in PROXY_FIELDS), p.seed, p.batch_size, p.seconds,
+            p.created_at)
 
-    A ``None`` member leaves its columns null: ``(None, dataset, None)`` is a row that carries a
-    dataset no experiment references (how exports keep such datasets).
+
+def frame_table(
+    rows: Iterable[tuple[ExperimentRecord | None, DatasetRecord | None, ArchitectureRecord | None,
+                         ProxyRecord | None]],
+) -> pa.Table:
+    """Build the frame's Arrow table from ``(experiment, dataset, architecture, proxies)`` rows.
+
+    A ``None`` member leaves its columns null: ``(None, dataset, None, None)`` is a row that carries
+    a dataset no experiment references (how exports keep such datasets), and
+    ``(None, dataset, architecture, proxies)`` the proxies of a pair no experiment has.
     """
     names = FRAME_SCHEMA.names
     columns: list[list[Any]] = [[] for _ in names]
-    for e, d, a in rows:
+    for e, d, a, p in rows:
         values = ((e.experiment_id if e is not None else None,) + _dataset_values(d)
-                  + _architecture_values(a) + _experiment_values(e))
+                  + _architecture_values(a) + _experiment_values(e) + _proxy_values(p))
         for column, value in zip(columns, values):
             column.append(value)
     return pa.table(
@@ -205,6 +240,8 @@ EXPERIMENT_TABLE_COLUMNS = ("experiment_id", "arch_hash", "dataset_fingerprint",
                             "batch_size", "optimizer", "weight_decay", "extra_hparams", "params",
                             "flops", "seconds", "device", "seed", "mlflow_run_id", "key",
                             "created_at")
+PROXY_TABLE_COLUMNS = ("arch_hash", "dataset_fingerprint", *PROXY_FIELDS, "seed", "batch_size",
+                       "seconds", "created_at")
 
 
 def datasets_table(records: Sequence[DatasetRecord]) -> pa.Table:
@@ -264,6 +301,24 @@ def experiments_table(records: Sequence[ExperimentRecord], ids: Sequence[int]) -
         "key": pa.array([e.key for e in records], _STR),
         "created_at": pa.array([e.created_at for e in records], _TIME),
     })
+
+
+def proxies_table(records: Sequence[ProxyRecord]) -> pa.Table:
+    """Proxy records as an Arrow table with the ``proxies`` table's columns."""
+    return pa.table({
+        "arch_hash": pa.array([p.arch_hash for p in records], _STR),
+        "dataset_fingerprint": pa.array([p.dataset_fingerprint for p in records], _STR),
+        **{name: pa.array([getattr(p, name) for p in records], _FLOAT) for name in PROXY_FIELDS},
+        "seed": pa.array([p.seed for p in records], _INT),
+        "batch_size": pa.array([p.batch_size for p in records], _INT),
+        "seconds": pa.array([p.seconds for p in records], _FLOAT),
+        "created_at": pa.array([p.created_at for p in records], _TIME),
+    })
+
+
+def proxy_from_mapping(m: Mapping[str, Any]) -> ProxyRecord:
+    """A :class:`ProxyRecord` from a row with the ``proxies`` table's column names."""
+    return ProxyRecord(**{name: m[name] for name in PROXY_TABLE_COLUMNS})
 
 
 def dataset_from_mapping(m: Mapping[str, Any]) -> DatasetRecord:

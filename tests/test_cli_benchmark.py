@@ -68,3 +68,21 @@ def test_benchmark_predictor_rejects_a_bad_window_in_one_line(tiny_lde, tmp_path
                      "--min-datasets", "0", home=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: min_datasets must be an integer >= 1, but got 0"
+
+
+def test_benchmark_predictor_regime_scenario_and_proxy_ablation(tiny_lde, tmp_path) -> None:
+    # one regime only: scenario R is reported as its three parts, each skipped with a note
+    proc = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--scenario", "R",
+                     "--predictors", "dataset_mean", "--json", home=tmp_path)
+    report = json.loads(proc.stdout) if proc.returncode == 0 else pytest.fail(proc.stderr)
+    parts = ["R_small_to_large", "R_large_to_small", "R_large_by_family"]
+    assert list(report["scenarios"]) == parts
+    assert all(report["scenarios"][p]["skipped"] for p in parts)
+    assert report["regimes"] == {"small": sorted(report["lde"]["per_dataset"])}
+    table = run_tapas("benchmark", "predictor", "--lde", tiny_lde, "--ablation-proxies",
+                      "--predictors", "lightgbm", "--scenario", "C", "--min-datasets", "2",
+                      home=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "Proxy ablation: lightgbm" in table.stdout and "rows with proxies: 0 of 120" in table.stdout
+    for variant in ("none", "synflow", "naswot", "all"):
+        assert re.search(rf"^\W*{variant}\W", table.stdout, re.MULTILINE), variant

@@ -35,7 +35,9 @@ from lde import (
     InvalidArgumentError,
     InvalidRecordError,
     LDEFileError,
+    PROXY_FIELDS,
     MemoryStore,
+    ProxyRecord,
     ReadOnlyStoreError,
     RecordNotFoundError,
 )
@@ -86,6 +88,13 @@ def full_exp() -> ExperimentRecord:
         params=123_456, flops=9_876_543_210, seconds=12.5, device="cuda:0", seed=2**40 + 7,
         mlflow_run_id="run-abc", key="campaign/1", created_at=T0 + timedelta(seconds=1),
     )
+
+
+def proxy(a: int, d: int, value: float | None = 1.5, **kw) -> ProxyRecord:
+    kw.setdefault("created_at", T0)
+    return ProxyRecord(arch_hash=f"h{a}", dataset_fingerprint=f"fp{d}", synflow=value, snip=-0.5,
+                       grad_norm=None, jacob_cov=-2.25, naswot=300.0 + a, seed=0, batch_size=64,
+                       seconds=0.02, **kw)
 
 
 def counts(store: ExperimentStore) -> tuple[int, int, int]:
@@ -484,6 +493,88 @@ class TestQuery:
         assert row["seed"] == 2**40 + 7 and row["flops"] == 9_876_543_210
 
 
+class TestProxies:
+    def test_record_rules(self) -> None:
+        assert PROXY_FIELDS == ("synflow", "snip", "grad_norm", "jacob_cov", "naswot")
+        assert proxy(0, 0).values() == {"synflow": 1.5, "snip": -0.5, "grad_norm": None,
+                                        "jacob_cov": -2.25, "naswot": 300.0}
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(InvalidRecordError, match="synflow must be finite"):
+                proxy(0, 0, value=bad)
+        with pytest.raises(InvalidRecordError, match="batch_size must be >= 1, but got 0"):
+            ProxyRecord(arch_hash="h0", dataset_fingerprint="fp0", batch_size=0)
+        with pytest.raises(InvalidRecordError, match="naswot must be a number"):
+            ProxyRecord(arch_hash="h0", dataset_fingerprint="fp0", naswot="high")
+
+    def test_add_read_and_first_wins(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0), exp(1, 0)], [arch(0), arch(1)], [ds(0, 0.5)])
+        assert store.add_proxies([proxy(0, 0), proxy(0, 0, value=9.0)]) == 1  # first of the batch wins
+        assert store.add_proxies([proxy(0, 0, value=7.0), proxy(1, 0)]) == 1  # the stored one wins
+        assert store.get_proxies("h0", "fp0") == proxy(0, 0)
+        assert store.proxies() == [proxy(0, 0), proxy(1, 0)] and store.proxies("fp9") == []
+        assert store.get_proxies("h0", "fp9") is None
+
+    def test_replace(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0)], [arch(0)], [ds(0)], proxies=[proxy(0, 0)])
+        assert store.add_proxies([proxy(0, 0, value=7.0)], replace=True) == 1
+        assert store.get_proxies("h0", "fp0").synflow == 7.0
+        assert len(store.proxies()) == 1
+
+    @pytest.mark.parametrize("missing", ["dataset", "architecture"])
+    def test_unknown_reference_writes_nothing(self, store: ExperimentStore, missing: str) -> None:
+        store.add_experiments([exp(0, 0)], [arch(0)], [ds(0)])
+        bad = proxy(0, 5) if missing == "dataset" else proxy(5, 0)
+        with pytest.raises(InvalidRecordError, match=rf"proxies\[1\] references {missing} .*nothing was written"):
+            store.add_proxies([proxy(0, 0), bad])
+        with pytest.raises(InvalidRecordError, match="nothing was written"):
+            store.add_experiments([exp(0, 0)], proxies=[bad])
+        assert store.proxies() == [] and counts(store)[2] == 1
+
+    def test_wrong_type_is_refused(self, store: ExperimentStore) -> None:
+        with pytest.raises(InvalidRecordError, match="proxies must be a sequence of ProxyRecord"):
+            store.add_proxies(proxy(0, 0))  # type: ignore[arg-type]
+        with pytest.raises(InvalidRecordError, match=r"proxies\[0\] must be a ProxyRecord"):
+            store.add_proxies([exp(0, 0)])  # type: ignore[list-item]
+
+    def test_batch_carries_proxies_with_its_experiment(self, store: ExperimentStore) -> None:
+        ids = store.add_batch([exp(0, 0, key="k")], architectures=[arch(0)], datasets=[ds(0)],
+                              proxies=[proxy(0, 0)])
+        assert ids == [1] and store.proxies() == [proxy(0, 0)]
+        # a resumed training: the experiment is skipped by its key, the stored proxies stay
+        assert store.add_experiment(exp(0, 0, key="k"), proxies=proxy(0, 0, value=3.0)) is None
+        assert store.get_proxies("h0", "fp0").synflow == 1.5
+
+    def test_missing_pairs(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0), exp(0, 0), exp(1, 0), exp(2, 1, status="oom"), exp(1, 1)],
+                              [arch(0), arch(1), arch(2)], [ds(0), ds(1)], proxies=[proxy(1, 0)])
+        assert store.missing_proxies() == [("h0", "fp0"), ("h1", "fp1")]
+        assert store.missing_proxies(status=None) == [("h0", "fp0"), ("h1", "fp1"), ("h2", "fp1")]
+        assert store.missing_proxies(status="oom") == [("h2", "fp1")]
+        with pytest.raises(InvalidArgumentError, match="status must hold values among"):
+            store.missing_proxies(status="done")
+
+    def test_frame_left_joins_the_proxies(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0), exp(1, 0), exp(0, 0)], [arch(0), arch(1)], [ds(0, 0.5)],
+                              proxies=[proxy(0, 0)])
+        frame = store.query()
+        names = [f"proxy_{n}" for n in PROXY_FIELDS]
+        assert [c.name for c in FRAME_COLUMNS if c.table == "proxies"][:5] == names
+        assert frame["proxy_synflow"].iloc[[0, 2]].tolist() == [1.5, 1.5]  # every experiment of the pair
+        assert frame.loc[1, names].isna().all()  # the pair without proxies: NaN, not an error
+        assert frame.loc[0, "proxy_grad_norm"] != frame.loc[0, "proxy_grad_norm"]  # a None score is NaN
+        assert frame.loc[0, "proxy_naswot"] == 300.0 and frame.loc[0, "proxies_batch_size"] == 64
+        assert all(frame[n].dtype == "float64" for n in names)
+        assert frame.loc[0, "proxies_created_at"] == pd.Timestamp(T0)
+
+    def test_records_never_change(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0)], [arch(0)], [ds(0)], proxies=[proxy(0, 0)])
+        before = store.proxies()
+        store.add_proxies([proxy(0, 0, value=4.0)], replace=True)
+        assert before == [proxy(0, 0)]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            before[0].synflow = 2.0  # type: ignore[misc]
+
+
 class TestStats:
     def test_fields(self, store: ExperimentStore) -> None:
         empty = store.stats()
@@ -507,9 +598,23 @@ class TestStats:
         assert per["fp0"]["peak_accuracy_mean"] == pytest.approx(0.6)
         assert per["fp0"]["peak_accuracy_std"] == pytest.approx(0.1414213562, rel=1e-6)
         assert per["fp1"]["peak_accuracy_std"] is None  # one run: no sample std
-        assert per["fp2"] == {"name": "data2", "fingerprint": "fp2", "dcn": None, "experiments": 0,
-                              "ok_experiments": 0, "peak_accuracy_mean": None,
+        assert per["fp2"] == {"name": "data2", "fingerprint": "fp2", "dcn": None,
+                              "input_shape": [3, 10, 8], "experiments": 0, "ok_experiments": 0,
+                              "ok_with_proxies": 0, "epochs": [], "peak_accuracy_mean": None,
                               "peak_accuracy_std": None}
+        assert (st["proxies"], st["ok_with_proxies"], st["proxy_coverage"]) == (0, 0, 0.0)
+        assert empty["proxy_coverage"] is None
+
+    def test_shapes_epochs_and_proxy_coverage(self, store: ExperimentStore) -> None:
+        store.add_experiments([exp(0, 0, epochs=6), exp(1, 0, epochs=8), exp(1, 0, epochs=6),
+                               exp(2, 0, status="failed")],
+                              [arch(0), arch(1), arch(2)], [ds(0, 0.5)],
+                              proxies=[proxy(1, 0), proxy(2, 0)])
+        st = store.stats()
+        (per,) = st["per_dataset"]
+        assert per["input_shape"] == [3, 8, 8] and per["epochs"] == [6, 8]
+        assert (st["proxies"], st["ok_with_proxies"], per["ok_with_proxies"]) == (2, 2, 2)
+        assert st["proxy_coverage"] == pytest.approx(2 / 3)  # failed runs do not count
 
 
 def test_memory_store_and_duckdb_store_agree(tmp_path: Path) -> None:
@@ -517,13 +622,16 @@ def test_memory_store_and_duckdb_store_agree(tmp_path: Path) -> None:
     stores = [MemoryStore(), DuckDBStore(tmp_path / "a.duckdb")]
     for s in stores:
         s.add_experiments([full_exp(), exp(1, 1, acc=0.3), exp(2, 2, status="diverged")],
-                          [arch(0), arch(1), arch(2)], [ds(0, 0.1), ds(1, 0.15), ds(2, None)])
+                          [arch(0), arch(1), arch(2)], [ds(0, 0.1), ds(1, 0.15), ds(2, None)],
+                          proxies=[proxy(0, 0), proxy(2, 2, value=None)])
         s.set_dcn("fp2", 0.12, "p", "1", 0, 1.0, 0.5)
     for call in (lambda s: s.query(0.1, 0.05), lambda s: s.experiments_frame(),
                  lambda s: s.query(status=None, exclude_datasets="fp0")):
         pd.testing.assert_frame_equal(call(stores[0]), call(stores[1]))
     assert stores[0].stats() == stores[1].stats()
     assert stores[0].datasets() == stores[1].datasets()
+    assert stores[0].proxies() == stores[1].proxies()
+    assert stores[0].missing_proxies(status=None) == stores[1].missing_proxies(status=None) == [("h1", "fp1")]
 
 
 def test_stores_agree_after_deletions(tmp_path: Path) -> None:
@@ -561,6 +669,23 @@ def make_v1_file(path: Path) -> None:
     con.close()
 
 
+def make_v3_file(path: Path) -> None:
+    """A file exactly as version 3 of the schema wrote it (before the proxies table), with rows."""
+    con = duckdb.connect(str(path))
+    for statement in (*lde_schema.V1_DDL, *lde_schema.MIGRATIONS[1], *lde_schema.MIGRATIONS[2]):
+        con.execute(statement)
+    for version in (1, 2, 3):
+        con.execute(f"INSERT INTO schema_version VALUES ({version}, TIMESTAMP '2024-01-01 00:00:00')")
+    con.execute("INSERT INTO datasets VALUES ('fp0', 'old', 1, 28, 28, 10, 60000, 0.3, 'p', '1', 0,"
+                " 2.0, 0.9, TIMESTAMP '2024-01-01 00:00:00')")
+    con.execute("INSERT INTO architectures VALUES ('h0', '{}', 2, 3), ('h1', '{}', 3, 4)")
+    for i, (a, acc) in enumerate((("h0", 0.8), ("h1", 0.7)), start=1):
+        con.execute(f"INSERT INTO experiments VALUES ({i}, '{a}', 'fp0', 'ok', 'seed', 0.9, 0.85, [0.5, 0.9],"
+                    " 0.1, 2, 32, 'sgd', 0.0, '{}', 1000, 2000, 3.0, 'cpu', 1, NULL,"
+                    f" TIMESTAMP '2024-01-01 00:00:00', 'k{i}', {acc})")
+    con.close()
+
+
 def table_layout(path: Path) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -577,19 +702,38 @@ class TestSchema:
     def test_new_file_is_created_with_parents_at_current_version(self, tmp_path: Path) -> None:
         path = tmp_path / "a" / "b" / "lde.duckdb"
         store = DuckDBStore(path)
-        assert path.is_file() and store.schema_version == SCHEMA_VERSION == 3
+        assert path.is_file() and store.schema_version == SCHEMA_VERSION == 4
         assert store.path == path
 
     def test_v1_file_is_migrated_and_keeps_its_data(self, tmp_path: Path) -> None:
         old, fresh = tmp_path / "v1.duckdb", tmp_path / "fresh.duckdb"
         make_v1_file(old)
         store = DuckDBStore(old)
-        assert store.schema_version == 3
+        assert store.schema_version == 4
         frame = store.experiments_frame()
         assert len(frame) == 1 and frame.loc[0, "dataset_name"] == "old"
         assert pd.isna(frame.loc[0, "key"]) and pd.isna(frame.loc[0, "test_accuracy"])  # old rows stay valid
         assert store.add_experiment(exp(0, 0, key="new"), architecture=arch(0)) == 2
         assert store.has_keys(["new"]) == {"new"}
+        DuckDBStore(fresh)
+        assert table_layout(old) == table_layout(fresh)  # migrated == created from scratch
+
+    def test_v3_file_is_migrated_keeps_its_rows_and_gets_proxies(self, tmp_path: Path) -> None:
+        old, fresh = tmp_path / "v3.duckdb", tmp_path / "fresh.duckdb"
+        make_v3_file(old)
+        store = DuckDBStore(old)
+        assert store.schema_version == 4
+        frame = store.experiments_frame()
+        assert len(frame) == 2 and list(frame["key"]) == ["k1", "k2"]
+        assert list(frame["test_accuracy"]) == [0.8, 0.7]
+        assert frame[[c.name for c in FRAME_COLUMNS if c.table == "proxies"]].isna().all().all()
+        assert store.missing_proxies() == [("h0", "fp0"), ("h1", "fp0")]
+        assert store.add_proxies([proxy(0, 0)]) == 1
+        assert store.missing_proxies() == [("h1", "fp0")]
+        assert store.experiments_frame().loc[0, "proxy_synflow"] == 1.5
+        con = duckdb.connect(str(old), read_only=True)
+        assert [v for (v,) in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == [1, 2, 3, 4]
+        con.close()
         DuckDBStore(fresh)
         assert table_layout(old) == table_layout(fresh)  # migrated == created from scratch
 
@@ -599,7 +743,7 @@ class TestSchema:
         make_v1_file(path)
         broken = (*lde_schema.MIGRATIONS[1], "ALTER TABLE no_such_table ADD COLUMN x INT")
         monkeypatch.setitem(lde_schema.MIGRATIONS, 1, broken)
-        with pytest.raises(LDEFileError, match="from schema version 1 to 3 failed .* left at version 1"):
+        with pytest.raises(LDEFileError, match="from schema version 1 to 4 failed .* left at version 1"):
             DuckDBStore(path)
         con = duckdb.connect(str(path), read_only=True)
         assert con.execute("SELECT max(version) FROM schema_version").fetchall() == [(1,)]
@@ -610,10 +754,10 @@ class TestSchema:
         path = tmp_path / "new.duckdb"
         DuckDBStore(path).close()
         con = duckdb.connect(str(path))
-        con.execute("INSERT INTO schema_version VALUES (4, now()::TIMESTAMP)")
+        con.execute("INSERT INTO schema_version VALUES (5, now()::TIMESTAMP)")
         con.close()
         before = digest(path)
-        with pytest.raises(LDEFileError, match="schema version 4, newer than this lde supports"):
+        with pytest.raises(LDEFileError, match="schema version 5, newer than this lde supports"):
             DuckDBStore(path)
         assert digest(path) == before
 

@@ -140,14 +140,16 @@ def test_frame_from_json_equals_frame_from_objects_and_pads_with_zeros() -> None
 
 def test_context_features_and_unknown_values() -> None:
     frame = architecture_frame([Architecture((Conv(4),))] * 2, input_shape=(3, 32, 16),
-                               num_classes=4, dcn=None, lr=0.01, epochs=8, batch_size=64)
+                               num_classes=4, dcn=None, lr=0.01, epochs=8, batch_size=64,
+                               train_samples=1024)
     context = encode_frame(frame).context
-    expected = [math.nan, 2, 0.25, L2(3), 5, 4, -2, 3, 6]
+    expected = [math.nan, 2, 0.25, L2(3), 5, 4, -2, 3, 6, 10]
     assert list(CONTEXT_FEATURES)[:3] == ["dcn", "log2_classes", "inv_classes"]
+    assert CONTEXT_FEATURES[-1] == "log2_train_samples"
     np.testing.assert_allclose(context[0], expected)
     # no hyperparameter columns at all: NaN, not an error
-    bare = frame.drop(columns=["lr", "epochs", "batch_size", "dcn"])
-    assert np.isnan(encode_frame(bare).context[:, [0, 6, 7, 8]]).all()
+    bare = frame.drop(columns=["lr", "epochs", "batch_size", "dcn", "train_samples"])
+    assert np.isnan(encode_frame(bare).context[:, [0, 6, 7, 8, 9]]).all()
 
 
 def test_missing_columns_and_wrong_types_are_data_errors() -> None:

@@ -1,6 +1,6 @@
 """``tapas benchmark predictor``: TAP against its baselines on the same splits of an LDE.
 
-Four scenarios, A to C from Istrate et al. (2019, Sec. 5):
+Five scenarios, A to C from Istrate et al. (2019, Sec. 5):
 
 ``A`` (per dataset)
     For each dataset, a random split of its experiments (``test_fraction`` held out, seeded);
@@ -19,6 +19,22 @@ Four scenarios, A to C from Istrate et al. (2019, Sec. 5):
     spec, or the same recorded lineage) leaves the training set too: in C, holding out
     ``fashion-mnist[n=2000;size=16]`` leaves four other Fashion-MNIST variants of the same images
     in the training set, so "unseen dataset" is not yet unseen. Needs a second family with a DCN.
+``R`` (regime transfer, with DCN)
+    Every row has a *regime* (:func:`~tapaskit.predictor.holdout.dataset_regimes`): ``large``
+    when its input is at least 28x28 px and it was trained on at least 2,000 samples
+    (:func:`~tapaskit.predictor.inputs.train_samples`, from the row's ``num_samples`` and the
+    ``max_train`` / ``val_fraction`` of its ``extra_hparams``), else ``small``; on the shipped LDE
+    that is the default suite (small) against the large suite. Three parts, each reported as a
+    scenario of its own:
+
+    - ``R_small_to_large``: each large dataset is predicted by a predictor fitted on small-regime
+      rows only (the DCN window around it, as in C, drawn from the small regime);
+    - ``R_large_to_small``: the reverse, each small dataset from the large regime's rows;
+    - ``R_large_by_family``: scenario F with the large datasets as the held-out targets: both
+      regimes in the training set, the held-out dataset's whole family (of either regime) out.
+
+    Needs datasets with a DCN in both regimes (a part whose training regime holds none is skipped
+    with a note).
 
 Every predictor is also asked for its uncertainty (``predict(X, return_std=True)``); its
 calibration (:func:`~tapaskit.predictor.metrics.calibration_report`: the share of true accuracies
@@ -41,6 +57,11 @@ them), its metrics computed per group and averaged. The same-network reference i
 there and left out. On the default LDE it is the harder and more telling figure: the campaign
 trained one pool of networks on every dataset, so plain B and C test networks whose results on
 neighbouring datasets were in the training set.
+
+:func:`run_proxy_ablation` (``tapas benchmark predictor --ablation-proxies``) runs one predictor
+on scenarios C and F (by default) without zero-cost proxies, with each proxy alone and with all
+of them, on the same splits, and reports how many rows held proxies; every report's ``lde`` block
+counts them too (``rows_with_proxies``).
 
 A scenario the LDE cannot support (e.g. the MetaQNN import: one dataset, no DCN) is reported as
 skipped with a note. For each scenario, predictor and held-out dataset the report holds the
@@ -72,8 +93,10 @@ from tapaskit.predictor.holdout import (
     ARCHITECTURE_FOLDS,
     architecture_keys,
     dataset_families,
+    dataset_regimes,
     unseen_architecture_folds,
 )
+from tapaskit.predictor.inputs import PROXY_COLUMNS
 from tapaskit.predictor.metrics import (
     CALIBRATION_METRICS,
     METRICS,
@@ -89,11 +112,16 @@ from tapaskit.predictor.training_set import (
     select_training_set,
 )
 
-__all__ = ["SCENARIOS", "DEFAULT_BENCHMARK_PREDICTORS", "run_predictor_benchmark"]
+__all__ = ["ABLATION_VARIANTS", "SCENARIOS", "DEFAULT_BENCHMARK_PREDICTORS", "REGIME_PARTS",
+           "run_predictor_benchmark", "run_proxy_ablation"]
 
-SCENARIOS: tuple[str, ...] = ("A", "B", "C", "F")
+SCENARIOS: tuple[str, ...] = ("A", "B", "C", "F", "R")
+#: The report entries scenario R is made of (see the module docstring).
+REGIME_PARTS: tuple[str, ...] = ("R_small_to_large", "R_large_to_small", "R_large_by_family")
 #: The scenarios that leave datasets out and so carry a same-network reference.
-_LEAVE_OUT: tuple[str, ...] = ("B", "C", "F")
+_LEAVE_OUT: tuple[str, ...] = ("B", "C", "F", *REGIME_PARTS)
+#: The scenarios whose training sets are DCN windows.
+_WINDOWED: tuple[str, ...] = ("C", "F", *REGIME_PARTS)
 #: Predictors compared when none are named: every registered one.
 DEFAULT_BENCHMARK_PREDICTORS: tuple[str, ...] = tuple(PREDICTORS)
 TARGET = "peak_accuracy"
@@ -178,53 +206,96 @@ def _scenario_b(frame: pd.DataFrame) -> tuple[list[_Task], str | None]:
     return tasks, None
 
 
-def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
-                ) -> tuple[list[_Task], str | None]:
-    with_dcn = frame[frame["dcn"].notna()]
-    keys = sorted(with_dcn["_dataset"].unique())
-    if len(keys) < 2:
-        return [], (f"needs at least 2 datasets with a DCN, but the LDE has {len(keys)} "
-                    "(compute DCNs with `tapas characterize`)")
+def _windowed_tasks(frame: pd.DataFrame, targets: Sequence[str], tau: float, min_experiments: int,
+                    min_datasets: int, kept_out: Callable[[str], pd.Series],
+                    describe: Callable[[str, pd.Series], dict[str, Any]] | None = None) -> list[_Task]:
+    """One task per held-out dataset in ``targets``: its rows are the test set, and the training
+    set is the DCN window around its DCN over the rows neither held out nor ``kept_out(key)``
+    (a boolean mask of the frame's rows). ``describe(key, kept_out)`` adds fields to its info."""
     tasks = []
-    for key in keys:
+    for key in targets:
         held = frame["_dataset"] == key
+        out = kept_out(key) | held
         target = frame[held]
         dcn = float(target["dcn"].iloc[0])
-        selection = select_training_set(frame[~held], dcn, tau, min_experiments=min_experiments,
+        selection = select_training_set(frame[~out], dcn, tau, min_experiments=min_experiments,
                                         min_datasets=min_datasets)
         tasks.append(_Task(key, selection.frame, target, {
             "n_train": len(selection.frame), "n_test": int(held.sum()), "dcn": dcn,
             "tau_used": selection.tau, "widened": selection.widened,
             "train_datasets": int(selection.frame["_dataset"].nunique()),
+            **(describe(key, out & ~held) if describe is not None else {}),
         }))
-    return tasks, None
+    return tasks
+
+
+def _with_dcn_keys(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame.loc[frame["dcn"].notna(), "_dataset"].unique())
+
+
+def _scenario_c(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
+                ) -> tuple[list[_Task], str | None]:
+    keys = _with_dcn_keys(frame)
+    if len(keys) < 2:
+        return [], (f"needs at least 2 datasets with a DCN, but the LDE has {len(keys)} "
+                    "(compute DCNs with `tapas characterize`)")
+    nothing = pd.Series(False, index=frame.index)
+    return _windowed_tasks(frame, keys, tau, min_experiments, min_datasets, lambda key: nothing), None
+
+
+def _family_kept_out(frame: pd.DataFrame) -> tuple[Callable[[str], pd.Series],
+                                                   Callable[[str, pd.Series], dict[str, Any]]]:
+    """The rows of a held-out dataset's family, and the fields describing what left with it."""
+    families = frame.drop_duplicates("_dataset").set_index("_dataset")["_family"]
+
+    def kept_out(key: str) -> pd.Series:
+        return frame["_family"] == families[key]
+
+    def describe(key: str, out: pd.Series) -> dict[str, Any]:
+        return {"family": families[key], "family_left_out": int(frame.loc[out, "_dataset"].nunique())}
+
+    return kept_out, describe
 
 
 def _scenario_f(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
                 ) -> tuple[list[_Task], str | None]:
-    with_dcn = frame[frame["dcn"].notna()]
-    keys = sorted(with_dcn["_dataset"].unique())
-    families = with_dcn.drop_duplicates("_dataset").set_index("_dataset")["_family"]
+    keys = _with_dcn_keys(frame)
+    families = frame[frame["dcn"].notna()].drop_duplicates("_dataset")["_family"]
     if families.nunique() < 2:
         return [], (f"needs datasets with a DCN from at least 2 families, but the LDE has "
                     f"{families.nunique()} ({', '.join(sorted(families.unique())) or 'none'})")
-    tasks = []
-    for key in keys:
-        held = frame["_dataset"] == key
-        family = families[key]
-        kin = frame["_family"] == family
-        target = frame[held]
-        dcn = float(target["dcn"].iloc[0])
-        selection = select_training_set(frame[~kin], dcn, tau, min_experiments=min_experiments,
-                                        min_datasets=min_datasets)
-        tasks.append(_Task(key, selection.frame, target, {
-            "n_train": len(selection.frame), "n_test": int(held.sum()), "dcn": dcn,
-            "tau_used": selection.tau, "widened": selection.widened,
-            "train_datasets": int(selection.frame["_dataset"].nunique()),
-            "family": family,
-            "family_left_out": int(frame.loc[kin & ~held, "_dataset"].nunique()),
-        }))
-    return tasks, None
+    kept_out, describe = _family_kept_out(frame)
+    return _windowed_tasks(frame, keys, tau, min_experiments, min_datasets, kept_out, describe), None
+
+
+def _scenario_r(frame: pd.DataFrame, tau: float, min_experiments: int, min_datasets: int
+                ) -> dict[str, tuple[list[_Task], str | None]]:
+    """The three parts of scenario R (see the module docstring), by report key."""
+    keys = _with_dcn_keys(frame)
+    regime_of = frame.drop_duplicates("_dataset").set_index("_dataset")["_regime"]
+    by_regime = {regime: [k for k in keys if regime_of[k] == regime] for regime in ("small", "large")}
+    counts = ", ".join(f"{len(v)} {r}" for r, v in by_regime.items())
+    out: dict[str, tuple[list[_Task], str | None]] = {}
+    for part, source, target in (("R_small_to_large", "small", "large"),
+                                 ("R_large_to_small", "large", "small")):
+        if not by_regime[source] or not by_regime[target]:
+            out[part] = [], (f"needs datasets with a DCN in both regimes (large: input >= 28x28 px "
+                             f"and >= 2,000 training samples), but the LDE has {counts}")
+            continue
+        other = frame["_regime"] != source
+        out[part] = _windowed_tasks(frame, by_regime[target], tau, min_experiments, min_datasets,
+                                    lambda key, other=other: other,
+                                    lambda key, _out: {"regime": target, "train_regime": source}), None
+    families = frame[frame["dcn"].notna()].drop_duplicates("_dataset")["_family"]
+    if not by_regime["large"] or families.nunique() < 2:
+        out["R_large_by_family"] = [], (f"needs large-regime datasets with a DCN and a second family, "
+                                        f"but the LDE has {counts} datasets with a DCN from "
+                                        f"{families.nunique()} families")
+    else:
+        kept_out, describe = _family_kept_out(frame)
+        out["R_large_by_family"] = _windowed_tasks(frame, by_regime["large"], tau, min_experiments,
+                                                   min_datasets, kept_out, describe), None
+    return out
 
 
 def _splits(task: _Task, scenario: str, unseen_architectures: bool, seed: int
@@ -361,6 +432,15 @@ def _scatter(path: Path, scenario: str, name: str, points: list[tuple[str, np.nd
     return path
 
 
+def _proxy_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows holding each zero-cost proxy column, and rows holding any (``"any"``)."""
+    present = pd.DataFrame({c: pd.to_numeric(frame[c], errors="coerce").notna()
+                            if c in frame.columns else pd.Series(False, index=frame.index)
+                            for c in PROXY_COLUMNS})
+    return {**{c: int(present[c].sum()) for c in PROXY_COLUMNS},
+            "any": int(present.any(axis=1).sum()) if len(present.columns) else 0}
+
+
 def _check_reachable_min_datasets(frame: pd.DataFrame, min_datasets: int) -> None:
     """Refuse a ``min_datasets`` that no DCN window of scenario C can hold, before any fit."""
     with_dcn = int(frame.loc[frame["dcn"].notna(), "_dataset"].nunique())
@@ -388,18 +468,19 @@ def run_predictor_benchmark(
     track: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Compare predictors on scenarios A, B, C and F of an LDE.
+    """Compare predictors on scenarios A, B, C, F and R of an LDE.
 
     Args:
         store: the LDE (its ok experiments are used), or an experiment frame.
-        scenarios: any of ``"A"``, ``"B"``, ``"C"``, ``"F"`` (a string such as ``"AC"`` or
-            ``"A,C"`` works too).
+        scenarios: any of ``"A"``, ``"B"``, ``"C"``, ``"F"``, ``"R"`` (a string such as ``"AC"``
+            or ``"A,C"`` works too). ``"R"`` is reported as the three entries of
+            :data:`REGIME_PARTS`.
         predictors: registry names (default: every registered predictor), or a mapping of
             names to unfitted estimators (cloned per split; ``use_dcn`` is set per scenario).
-        tau: DCN window half-width of scenarios C and F.
+        tau: DCN window half-width of scenarios C, F and R.
         test_fraction: share of each dataset held out in scenario A, in (0, 1).
         seed: seeds the splits of scenario A and every predictor.
-        min_experiments: scenarios C and F widen the DCN window until it holds this many
+        min_experiments: scenarios C, F and R widen the DCN window until it holds this many
             experiments
         min_datasets: ... and this many datasets. ``None``: :data:`DEFAULT_MIN_DATASETS`, or
             as many as there are when the LDE has fewer. A number given must be reachable: at
@@ -416,8 +497,9 @@ def run_predictor_benchmark(
         "calibration_pooled": {...}, "per_dataset": {dataset: {metric: ...}},
         "per_family": {family: {metric: ..., "datasets": n}}}}, "datasets": {dataset:
         {"n_train", "n_test", ...}}, "skipped": bool, "note": str | None}}, "summary": {name:
-        {S: {headline figures}}}, "families": {family: [datasets]}, "lde": {...}, "config":
-        {...}, "plots": [...], "mlflow_run_id": ..., "seconds": ...}`` with metrics from
+        {S: {headline figures}}}, "families": {family: [datasets]}, "regimes": {regime:
+        [datasets]}, "lde": {..., "rows_with_proxies": {column: rows}}, "config": {...},
+        "plots": [...], "mlflow_run_id": ..., "seconds": ...}`` with metrics from
         :data:`tapaskit.predictor.METRICS` and
         :data:`~tapaskit.predictor.metrics.CALIBRATION_METRICS`; undefined values are ``None``.
 
@@ -450,6 +532,7 @@ def run_predictor_benchmark(
         raise DataError("the LDE holds no ok experiment to benchmark predictors on")
     frame["_dataset"] = _dataset_keys(frame)
     frame["_family"] = dataset_families(frame).to_numpy()
+    frame["_regime"] = dataset_regimes(frame).to_numpy()
     if explicit_min_datasets and "C" in wanted:
         _check_reachable_min_datasets(frame, min_datasets)
 
@@ -461,8 +544,10 @@ def run_predictor_benchmark(
             planned[scenario] = _scenario_b(frame)
         elif scenario == "C":
             planned[scenario] = _scenario_c(frame, tau, min_experiments, min_datasets)
-        else:
+        elif scenario == "F":
             planned[scenario] = _scenario_f(frame, tau, min_experiments, min_datasets)
+        else:
+            planned.update(_scenario_r(frame, tau, min_experiments, min_datasets))
     splits = {(scenario, task.dataset): _splits(task, scenario, unseen_architectures, seed)
               for scenario, (tasks, _) in planned.items() for task in tasks}
     total = sum(len(pairs) for pairs in splits.values()) * len(factories)
@@ -518,6 +603,9 @@ def run_predictor_benchmark(
     report["summary"] = _side_by_side(report["scenarios"])
     report["families"] = {family: sorted(k for k, f in families.items() if f == family)
                           for family in sorted(set(families.values()))}
+    regimes = dict(zip(frame["_dataset"], frame["_regime"]))
+    report["regimes"] = {regime: sorted(k for k, r in regimes.items() if r == regime)
+                         for regime in sorted(set(regimes.values()))}
 
     per = frame.groupby("_dataset")
     report["lde"] = {
@@ -531,6 +619,7 @@ def run_predictor_benchmark(
                   "accuracy_mean": float(part[TARGET].mean())}
             for key, part in per
         },
+        "rows_with_proxies": _proxy_counts(frame),
     }
     report["config"] = {"scenarios": wanted, "predictors": list(factories), "tau": tau,
                         "test_fraction": test_fraction, "seed": seed,
@@ -552,6 +641,75 @@ def run_predictor_benchmark(
         report = _finite(report)
         report["mlflow_run_id"] = _track(report, plots) if track else None
     return report
+
+
+#: The variants of :func:`run_proxy_ablation`: no proxies, each proxy alone, all of them.
+ABLATION_VARIANTS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    **{column.removeprefix("proxy_"): (column,) for column in PROXY_COLUMNS},
+    "all": PROXY_COLUMNS,
+}
+
+
+def run_proxy_ablation(
+    store: ExperimentStore | pd.DataFrame,
+    *,
+    predictor: str = "ensemble",
+    scenarios: Sequence[str] = ("C", "F"),
+    variants: Sequence[str] | None = None,
+    tau: float = DEFAULT_TAU,
+    seed: int = 0,
+    min_experiments: int = DEFAULT_MIN_EXPERIMENTS,
+    min_datasets: int | None = None,
+    unseen_architectures: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """What the zero-cost proxies are worth: one predictor with no proxies, each proxy alone and
+    all of them, on the same splits (``tapas benchmark predictor --ablation-proxies``).
+
+    Args:
+        store: the LDE, or an experiment frame (its ``proxy_*`` columns are the proxies).
+        predictor: a registry name of a predictor with a ``proxies`` hyperparameter (the default
+            ensemble, TAP, LightGBM, the random forest).
+        scenarios: scenarios to run (default C and F).
+        variants: keys of :data:`ABLATION_VARIANTS` (default all of them, in its order).
+        tau, seed, min_experiments, min_datasets, unseen_architectures, progress: as
+            :func:`run_predictor_benchmark`.
+
+    Returns:
+        ``{"table": {variant: {scenario: {"kendall_tau_mean", "mae_mean",
+        "top10_precision_mean"}}}, "rows_with_proxies": {column: rows, "any": rows},
+        "experiments": rows, "benchmark": the full report of run_predictor_benchmark,
+        "config": {...}}``.
+
+    Raises:
+        InvalidOptionError: an unknown variant, or a predictor without a ``proxies``
+            hyperparameter.
+    """
+    names = list(ABLATION_VARIANTS) if variants is None else list(variants)
+    unknown = [v for v in names if v not in ABLATION_VARIANTS]
+    if unknown or not names:
+        raise InvalidOptionError(
+            f"variants must be among {', '.join(ABLATION_VARIANTS)}, but got {unknown or names!r}")
+    estimators: dict[str, BasePredictor] = {}
+    for variant in names:
+        est = seeded_predictor(predictor, seed)
+        if "proxies" not in est.get_params(deep=False):
+            raise InvalidOptionError(
+                f"the proxy ablation needs a predictor that reads proxies (ensemble, tap, lightgbm, "
+                f"random_forest), but got {predictor!r}")
+        estimators[variant] = est.set_params(proxies=ABLATION_VARIANTS[variant])
+    report = run_predictor_benchmark(
+        store, scenarios=scenarios, predictors=estimators, tau=tau, seed=seed,
+        min_experiments=min_experiments, min_datasets=min_datasets,
+        unseen_architectures=unseen_architectures, track=False, progress=progress)
+    keys = ("kendall_tau_mean", "mae_mean", "top10_precision_mean")
+    table = {variant: {scenario: {key: entry["predictors"].get(variant, {}).get(key) for key in keys}
+                       for scenario, entry in report["scenarios"].items() if not entry["skipped"]}
+             for variant in names}
+    return {"table": table, "rows_with_proxies": report["lde"]["rows_with_proxies"],
+            "experiments": report["lde"]["experiments"], "benchmark": report,
+            "config": {"predictor": predictor, "variants": names, **report["config"]}}
 
 
 def _track(report: dict[str, Any], plots: list[Path]) -> str | None:

@@ -33,11 +33,12 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from tapaskit.errors import DataError, NotFittedError
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
-from tapaskit.predictor.inputs import check_frame, check_targets
+from tapaskit.predictor.inputs import GROUP_COLUMN, HPARAM_COLUMNS, REQUIRED_COLUMNS, check_frame, check_targets
 
 __all__ = [
     "BasePredictor",
     "EncodingPredictor",
+    "INPUT_COLUMNS",
     "combined_std",
     "from_chance_corrected",
     "to_chance_corrected",
@@ -62,6 +63,14 @@ def combined_std(spread: np.ndarray, floor: float, scale: float) -> np.ndarray:
     the noise floor it cannot resolve (its training residuals), times a calibration factor."""
     return scale * np.sqrt(np.square(np.asarray(spread, dtype=np.float64)) + float(floor) ** 2)
 
+
+#: Every column a predictor may read from its input frame; the others (an LDE frame's ids, curves,
+#: timings ...) pass unread. ``feature_names_in_`` lists those of them a fit saw.
+INPUT_COLUMNS: tuple[str, ...] = (
+    "arch_json", "architecture", *REQUIRED_COLUMNS, "dcn", *HPARAM_COLUMNS, GROUP_COLUMN,
+    "num_samples", "extra_hparams", "train_samples",
+    "proxy_synflow", "proxy_snip", "proxy_grad_norm", "proxy_jacob_cov", "proxy_naswot",
+)
 
 #: The smallest standard deviation :meth:`BasePredictor.predict` returns (never exactly 0).
 _MIN_STD = 1e-6
@@ -94,6 +103,10 @@ class BasePredictor(RegressorMixin, BaseEstimator, abc.ABC):
         targets = check_targets(y, len(X))
         self._fit(X, to_chance_corrected(targets, X))
         self.n_train_ = len(X)
+        # scikit-learn's convention for frame input: the columns seen at fit. The input is a frame
+        # of named columns, so predict reads them by name and ignores the others (no count check).
+        self.feature_names_in_ = np.asarray([c for c in X.columns if c in INPUT_COLUMNS], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
         self.is_fitted_ = True
         return self
 

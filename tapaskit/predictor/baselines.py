@@ -2,7 +2,10 @@
 
 - :class:`LightGBMPredictor` and :class:`RandomForestPredictor`: gradient-boosted trees and a
   random forest on the flat features of :mod:`tapaskit.predictor.features` (network counts and
-  statistics + DCN + dataset shape + hyperparameters).
+  statistics + DCN + dataset shape + hyperparameters and training samples), plus the zero-cost
+  proxies where the frame has them (:mod:`tapaskit.predictor.proxies`: LightGBM reads a missing
+  proxy as NaN, natively; the forest reads the training mean and a presence flag; both see a
+  ``proxy_dropout`` share of their training rows without proxies).
 - :class:`DatasetMeanPredictor`: the mean accuracy of the ``k_nearest`` training datasets nearest
   to the row's DCN (the overall training mean when DCNs are unknown or ``use_dcn=False``). It
   knows nothing of the network: its ranking metrics are 0 by construction, its errors show what
@@ -39,8 +42,15 @@ from tapaskit.errors import DataError
 from tapaskit.predictor.base import BasePredictor, EncodingPredictor, combined_std
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
 from tapaskit.predictor.features import FLAT_FEATURES, flat_features
-from tapaskit.predictor.inputs import GROUP_COLUMN, group_codes
+from tapaskit.predictor.inputs import GROUP_COLUMN, PROXY_COLUMNS, group_codes
 from tapaskit.predictor.persistence import SavablePredictor
+from tapaskit.predictor.proxies import (
+    check_proxy_params,
+    hidden_rows,
+    proxy_block,
+    proxy_matrix,
+    used_proxies,
+)
 
 __all__ = [
     "DatasetMeanPredictor",
@@ -61,21 +71,53 @@ def _dcn(X: pd.DataFrame) -> np.ndarray:
 
 
 class _FlatFeaturePredictor(EncodingPredictor):
-    """Shared plumbing: flat features with NaN filled by the training column means."""
+    """Shared plumbing: flat features with NaN filled by the training column means, then the
+    zero-cost proxies the training rows held (values and presence flags)."""
 
     use_dcn: bool
     use_hparams: bool
+    # the proxy hyperparameters of the models that read proxies (none by default)
+    proxies: tuple[str, ...] | None = ()
+    proxy_scaling: str = "raw"
+    proxy_dropout: float = 0.0
+    #: whether missing proxies stay NaN (LightGBM) or are filled with the training mean
+    _native_missing = False
 
     def _features(self, X: pd.DataFrame, *, fit: bool,
                   encoded: EncodedFrame | None = None) -> np.ndarray:
-        features = flat_features(encode_frame(X) if encoded is None else encoded,
-                                 use_dcn=self.use_dcn, use_hparams=self.use_hparams)
+        encoded = encode_frame(X) if encoded is None else encoded
+        features = flat_features(encoded, use_dcn=self.use_dcn, use_hparams=self.use_hparams)
         if fit:
             with warnings.catch_warnings():  # all-NaN columns (no DCN anywhere) become 0
                 warnings.simplefilter("ignore", category=RuntimeWarning)
                 fill = np.nanmean(features, axis=0)
             self.fill_ = np.where(np.isnan(fill), 0.0, fill)
-        return np.where(np.isnan(features), self.fill_, features)
+        features = np.where(np.isnan(features), self.fill_, features)
+        matrix = encoded.proxies if encoded.proxies is not None else proxy_matrix(X)
+        if fit:
+            names = check_proxy_params(self.proxies, self.proxy_scaling, self.proxy_dropout)
+            self.proxies_ = used_proxies(matrix, names)
+        names = getattr(self, "proxies_", [])
+        if not names:
+            return features
+        values, present = proxy_block(matrix, names, self.proxy_scaling)
+        if fit:
+            hide = hidden_rows(present, self.proxy_dropout, getattr(self, "seed", 0))
+            values[hide], present[hide] = np.nan, 0.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                fill = np.nanmean(values, axis=0)
+            self.proxy_fill_ = np.where(np.isnan(fill), 0.0, fill)
+        if not self._native_missing:
+            values = np.where(np.isnan(values), self.proxy_fill_, values)
+        return np.concatenate([features, values, present], axis=1)
+
+    def _feature_names(self) -> list[str]:
+        """Column names of :meth:`_features`: the flat features, then the proxy block."""
+        names = list(getattr(self, "proxies_", []))
+        values = {"raw": names, "dataset": [f"{n}_z" for n in names],
+                  "both": names + [f"{n}_z" for n in names]}[self.proxy_scaling] if names else []
+        return [*FLAT_FEATURES, *values, *(f"has_{n}" for n in names)]
 
 
 def _rms(residuals: np.ndarray) -> float:
@@ -108,7 +150,10 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree,
             reg_lambda: passed to :class:`lightgbm.LGBMRegressor`.
         use_dcn: whether the DCN is a feature.
-        use_hparams: whether lr / epochs / batch size are features.
+        use_hparams: whether lr / epochs / batch size / training samples are features.
+        proxies, proxy_scaling, proxy_dropout: the zero-cost proxies read where present (NaN,
+            natively, where missing), how they are scaled, and the share of training rows shown
+            without them (:mod:`tapaskit.predictor.proxies`).
         seed: LightGBM's ``random_state``.
         n_jobs: LightGBM threads while fitting.
         predict_threads: LightGBM threads in :meth:`predict` (at most one per CPU). Predictions
@@ -125,16 +170,20 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         booster_: the fitted ``lightgbm.Booster``.
         bag_boosters_: the ``n_bags`` boosters of the uncertainty.
         residual_std_: root mean square of the training residuals (chance-corrected).
-        fill_: NaN fill value per feature.
+        fill_: NaN fill value per flat feature.
+        proxies_: the proxies the training rows held (at least ten rows each), read at
+            prediction; ``proxy_fill_`` their training means (unused: LightGBM reads NaN).
     """
 
     file_format = LIGHTGBM_FORMAT
+    _native_missing = True
     file_kind = "LightGBM predictor"
 
     def __init__(self, *, n_estimators: int = 500, learning_rate: float = 0.03,
                  num_leaves: int = 15, min_child_samples: int = 10, subsample: float = 0.8,
                  colsample_bytree: float = 0.8, reg_lambda: float = 1.0, use_dcn: bool = True,
-                 use_hparams: bool = True, seed: int = 0, n_jobs: int = 1,
+                 use_hparams: bool = True, proxies: tuple[str, ...] | None = PROXY_COLUMNS,
+                 proxy_scaling: str = "raw", proxy_dropout: float = 0.3, seed: int = 0, n_jobs: int = 1,
                  predict_threads: int = 2, n_bags: int = 4, bag_estimators: int = 100,
                  std_scale: float = 1.4) -> None:
         self.n_estimators = n_estimators
@@ -146,6 +195,9 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         self.reg_lambda = reg_lambda
         self.use_dcn = use_dcn
         self.use_hparams = use_hparams
+        self.proxies = proxies
+        self.proxy_scaling = proxy_scaling
+        self.proxy_dropout = proxy_dropout
         self.seed = seed
         self.n_jobs = n_jobs
         self.predict_threads = predict_threads
@@ -163,7 +215,7 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
             subsample=self.subsample, subsample_freq=1, colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda, random_state=seed, n_jobs=self.n_jobs, verbose=-1,
         )
-        model.fit(pd.DataFrame(features, columns=list(FLAT_FEATURES)), y)
+        model.fit(pd.DataFrame(features, columns=self._feature_names()), y)
         return model.booster_
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
@@ -183,7 +235,7 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         self.residual_std_ = _rms(y - self._raw(features))
 
     def _raw(self, features: np.ndarray, booster: Any = None) -> np.ndarray:
-        frame = pd.DataFrame(features, columns=list(FLAT_FEATURES))
+        frame = pd.DataFrame(features, columns=self._feature_names())
         threads = min(self.predict_threads, os.cpu_count() or 1)
         return np.clip((booster or self.booster_).predict(frame, num_threads=threads), 0.0, 1.0)
 
@@ -210,6 +262,8 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         self._check_fitted()
         return {"format": LIGHTGBM_FORMAT, "params": self.get_params(),
                 "features": list(FLAT_FEATURES), "fill": [float(v) for v in self.fill_],
+                "proxies": list(self.proxies_),
+                "proxy_fill": [float(v) for v in getattr(self, "proxy_fill_", [])],
                 "booster": self.booster_.model_to_string(),
                 "bag_boosters": [b.model_to_string() for b in self.bag_boosters_],
                 "residual_std": self.residual_std_}, {}
@@ -227,8 +281,13 @@ class LightGBMPredictor(SavablePredictor, _FlatFeaturePredictor):
         if meta["features"] != list(FLAT_FEATURES):
             raise DataError(f"{source} was written for other features; refit the predictor")
         known = cls().get_params()
-        model = cls(**{k: v for k, v in meta["params"].items() if k in known})
+        params = {k: v for k, v in meta["params"].items() if k in known}
+        if isinstance(params.get("proxies"), list):  # JSON has no tuples
+            params["proxies"] = tuple(params["proxies"])
+        model = cls(**params)
         model.fill_ = np.asarray(meta["fill"], dtype=np.float64)
+        model.proxies_ = [str(name) for name in meta.get("proxies", [])]
+        model.proxy_fill_ = np.asarray(meta.get("proxy_fill", []), dtype=np.float64)
         model.booster_ = Booster(model_str=meta["booster"])
         # older files: no bags and no residual floor (the standard deviation is then 0 + 1e-6)
         model.bag_boosters_ = [Booster(model_str=text) for text in meta.get("bag_boosters", [])]
@@ -244,7 +303,10 @@ class RandomForestPredictor(_FlatFeaturePredictor):
         n_estimators, max_features, min_samples_leaf: passed to
             :class:`sklearn.ensemble.RandomForestRegressor`.
         use_dcn: whether the DCN is a feature.
-        use_hparams: whether lr / epochs / batch size are features.
+        use_hparams: whether lr / epochs / batch size / training samples are features.
+        proxies, proxy_scaling, proxy_dropout: the zero-cost proxies read where present (the
+            training mean and a presence flag where missing), how they are scaled, and the
+            share of training rows shown without them (:mod:`tapaskit.predictor.proxies`).
         seed: the forest's ``random_state``.
         n_jobs: threads.
         std_scale: calibration factor of the standard deviation (the spread of the trees on top
@@ -253,17 +315,24 @@ class RandomForestPredictor(_FlatFeaturePredictor):
     Attributes:
         model_: the fitted forest.
         residual_std_: root mean square of the training residuals (chance-corrected).
-        fill_: NaN fill value per feature.
+        fill_: NaN fill value per flat feature; ``proxy_fill_`` per proxy column.
+        proxies_: the proxies the training rows held (at least ten rows each).
+        columns_: the feature columns the forest reads (those not constant in training).
     """
 
     def __init__(self, *, n_estimators: int = 300, max_features: float = 0.5,
                  min_samples_leaf: int = 2, use_dcn: bool = True, use_hparams: bool = True,
-                 seed: int = 0, n_jobs: int = 1, std_scale: float = 1.0) -> None:
+                 proxies: tuple[str, ...] | None = PROXY_COLUMNS, proxy_scaling: str = "raw",
+                 proxy_dropout: float = 0.3, seed: int = 0, n_jobs: int = 1,
+                 std_scale: float = 1.0) -> None:
         self.n_estimators = n_estimators
         self.max_features = max_features
         self.min_samples_leaf = min_samples_leaf
         self.use_dcn = use_dcn
         self.use_hparams = use_hparams
+        self.proxies = proxies
+        self.proxy_scaling = proxy_scaling
+        self.proxy_dropout = proxy_dropout
         self.seed = seed
         self.n_jobs = n_jobs
         self.std_scale = std_scale
@@ -277,15 +346,22 @@ class RandomForestPredictor(_FlatFeaturePredictor):
             min_samples_leaf=self.min_samples_leaf, random_state=self.seed, n_jobs=self.n_jobs,
         )
         features = self._features(X, fit=True)
+        # columns constant in training (an unrecorded schedule, absent proxies) would only take
+        # places in each split's max_features draw
+        self.columns_ = np.flatnonzero(np.ptp(features, axis=0) > 0)
+        features = features[:, self.columns_]
         self.model_.fit(features, y)
         self.residual_std_ = _rms(y - self.model_.predict(features))
 
+    def _forest_features(self, X: pd.DataFrame, encoded: EncodedFrame | None) -> np.ndarray:
+        return self._features(X, fit=False, encoded=encoded)[:, self.columns_]
+
     def _predict_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame) -> np.ndarray:
-        return self.model_.predict(self._features(X, fit=False, encoded=encoded))
+        return self.model_.predict(self._forest_features(X, encoded))
 
     def _predict_std_with_encoding(self, X: pd.DataFrame, encoded: EncodedFrame
                                    ) -> tuple[np.ndarray, np.ndarray]:
-        features = self._features(X, fit=False, encoded=encoded)
+        features = self._forest_features(X, encoded)
         trees = np.stack([tree.predict(features) for tree in self.model_.estimators_])
         # the forest's prediction is the mean of its trees: computed by the forest itself so
         # that the mean equals predict() to the bit

@@ -40,7 +40,9 @@ Step features (:data:`STEP_FEATURES`, in this order)
 
 Context features (:data:`CONTEXT_FEATURES`), one vector per row of the input frame
     ``dcn``, ``log2_classes``, ``inv_classes`` (= ``A_0``), ``log2_in_channels``,
-    ``log2_in_height``, ``log2_in_width``, ``log10_lr``, ``log2_epochs``, ``log2_batch_size``.
+    ``log2_in_height``, ``log2_in_width``, ``log10_lr``, ``log2_epochs``, ``log2_batch_size``,
+    ``log2_train_samples`` (the training samples behind the row,
+    :func:`~tapaskit.predictor.inputs.train_samples`: the regime a network was trained in).
     Unknown values (NaN) stay NaN here; the estimators fill them with training statistics.
 
 Speed: all networks of a call are encoded together in one batched numpy pass. The layers are
@@ -79,7 +81,8 @@ from tapaskit.space.architecture import (
     Residual,
 )
 from tapaskit.errors import InvalidArchitectureError
-from tapaskit.predictor.inputs import check_frame
+from tapaskit.predictor.inputs import check_frame, train_samples
+from tapaskit.predictor.proxies import proxy_matrix
 from tapaskit.space.shapes import infer_shapes
 
 STEP_TYPES: tuple[str, ...] = ("input", "conv", "pool", "residual", "gap", "fc", "head")
@@ -95,7 +98,7 @@ STEP_FEATURES: tuple[str, ...] = (
 )
 CONTEXT_FEATURES: tuple[str, ...] = (
     "dcn", "log2_classes", "inv_classes", "log2_in_channels", "log2_in_height", "log2_in_width",
-    "log10_lr", "log2_epochs", "log2_batch_size",
+    "log10_lr", "log2_epochs", "log2_batch_size", "log2_train_samples",
 )
 N_STEP = len(STEP_FEATURES)
 N_CONTEXT = len(CONTEXT_FEATURES)
@@ -489,6 +492,7 @@ def context_features(X: pd.DataFrame) -> np.ndarray:
             np.where(lr > 0, np.log10(lr), np.nan),
             np.log2(_column(X, "epochs")),
             np.log2(_column(X, "batch_size")),
+            np.log2(train_samples(X)),
         ], axis=1)
     return out
 
@@ -502,12 +506,16 @@ class EncodedFrame:
         offsets: ``(N,)`` int64, where each row's steps start in ``flat``.
         lengths: ``(N,)`` int64, the number of steps of each row.
         context: ``(N, N_CONTEXT)`` float64 context vectors (NaN where unknown).
+        proxies: ``(N, 2 * len(PROXY_COLUMNS))`` float64, the zero-cost proxies of every row, raw
+            and standardised per dataset (:func:`tapaskit.predictor.proxies.proxy_matrix`; NaN
+            where missing); ``None`` when not computed (readers then compute them from the frame).
     """
 
     flat: np.ndarray
     offsets: np.ndarray
     lengths: np.ndarray
     context: np.ndarray
+    proxies: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -570,4 +578,5 @@ def encode_frame(X: pd.DataFrame) -> EncodedFrame:
         items = archs
     flat, lengths = _encode_objects(items, shapes)
     offsets = np.cumsum(lengths) - lengths
-    return EncodedFrame(flat=flat, offsets=offsets, lengths=lengths, context=context_features(X))
+    return EncodedFrame(flat=flat, offsets=offsets, lengths=lengths, context=context_features(X),
+                        proxies=proxy_matrix(X))

@@ -56,7 +56,14 @@ from tapaskit.predictor.base import (
 )
 from tapaskit.predictor.baselines import LightGBMPredictor
 from tapaskit.predictor.encoding import EncodedFrame, encode_frame
-from tapaskit.predictor.inputs import HPARAM_COLUMNS, REQUIRED_COLUMNS, group_codes
+from tapaskit.predictor.inputs import (
+    HPARAM_COLUMNS,
+    REQUIRED_COLUMNS,
+    TRAIN_SAMPLES_COLUMN,
+    group_codes,
+    train_samples,
+)
+from tapaskit.predictor.proxies import check_proxy_params
 from tapaskit.predictor.persistence import SavablePredictor, predictor_class
 from tapaskit.predictor.tap import TAPRegressor
 
@@ -64,8 +71,9 @@ __all__ = ["ENSEMBLE_FORMAT", "EnsemblePredictor", "TARGETS", "default_level", "
 
 #: What the members learn: the accuracy, or each network's percentile rank within its dataset.
 TARGETS: tuple[str, ...] = ("accuracy", "rank")
-#: Columns that set a network's context (the dataset and the schedule), not its architecture.
-CONTEXT_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "dcn", *HPARAM_COLUMNS)
+#: Columns that set a network's context (the dataset and the schedule), not its architecture;
+#: ``train_samples`` as :func:`~tapaskit.predictor.inputs.train_samples` derives it.
+CONTEXT_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "dcn", *HPARAM_COLUMNS, TRAIN_SAMPLES_COLUMN)
 #: At most this many distinct training architectures are kept as reference networks.
 MAX_REFERENCE_NETWORKS = 500
 #: ``format`` of a saved :class:`EnsemblePredictor`.
@@ -133,6 +141,10 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             as ``level`` predicts them, at its score's place among their scores.
         use_dcn: set on every member clone (and the level's) that has a ``use_dcn``; their
             ``std_scale`` is set to 1 (the ensemble calibrates the mixture with its own).
+        proxies: ``None`` (the default) leaves each member's own ``proxies``; a tuple of
+            :data:`~tapaskit.predictor.inputs.PROXY_COLUMNS` (``()``: none) is set on every
+            member clone (and the level's) that reads proxies (the proxy ablation of
+            ``tapas benchmark predictor --ablation-proxies``).
         seed: set on every member clone (and the level's) that has a ``seed``; also seeds the
             sample of reference architectures.
         std_scale: calibration factor of the standard deviation of
@@ -153,12 +165,13 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
     def __init__(self, *, members: Sequence[tuple[str, BasePredictor]] | None = None,
                  weights: Sequence[float] | None = (2.0, 1.0), level: BasePredictor | None = None,
                  target: str = "rank", use_dcn: bool = True, seed: int = 0,
-                 std_scale: float = 0.9) -> None:
+                 std_scale: float = 0.9, proxies: tuple[str, ...] | None = None) -> None:
         self.members = members
         self.weights = weights
         self.level = level
         self.target = target
         self.use_dcn = use_dcn
+        self.proxies = proxies
         self.seed = seed
         self.std_scale = std_scale
 
@@ -198,6 +211,8 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         estimator = clone(estimator)
         params = estimator.get_params(deep=False)
         values = {"seed": self.seed, "use_dcn": self.use_dcn, "std_scale": 1.0}
+        if self.proxies is not None:
+            values["proxies"] = check_proxy_params(self.proxies, "raw", 0.0)
         estimator.set_params(**{name: value for name, value in values.items() if name in params})
         return estimator
 
@@ -213,18 +228,20 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
     # -- fit and predict ----------------------------------------------------------------------
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        fitted: dict[str, BasePredictor] = self.__dict__.get("_kept", {})  # members :meth:`refit` keeps
         check_choice("target", self.target, TARGETS)
         check_number("std_scale", self.std_scale, 0.0, open_low=True)
         named = self._named_members()
         self.weights_ = self._weights(len(named))
-        members = [self._configured(estimator) for _, estimator in named]
+        members = [fitted[name] if name in fitted else self._configured(estimator) for name, estimator in named]
         level = self._configured(self._level()) if self.target == "rank" else None
         accuracy = from_chance_corrected(y, X)  # members convert plain accuracies themselves
+        target = accuracy if level is None else (
+            pd.Series(accuracy).groupby(group_codes(X)).rank(pct=True).to_numpy())
+        self.estimators_ = [member if name in fitted else member.fit(X, target)
+                            for (name, _), member in zip(named, members)]
         if level is None:
-            self.estimators_ = [member.fit(X, accuracy) for member in members]
             return
-        ranks = pd.Series(accuracy).groupby(group_codes(X)).rank(pct=True).to_numpy()
-        self.estimators_ = [member.fit(X, ranks) for member in members]
         self.level_ = level.fit(X, accuracy)
         self.reference_ = _reference_networks(X, self.seed)
         self._reference_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -275,6 +292,7 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         score), which turns a spread of rank scores into one of accuracies: a local slope of
         the map would vanish at its ends, where the best networks are."""
         accuracy, slope = np.empty(len(X)), np.empty(len(X))
+        X = X.assign(**{TRAIN_SAMPLES_COLUMN: train_samples(X)})  # derived from the LDE row's record
         columns = [c for c in CONTEXT_COLUMNS if c in X.columns]
         keys = X[columns].astype(object).where(X[columns].notna(), None)
         for key, rows in keys.groupby(columns, dropna=False, sort=False).indices.items():
@@ -296,6 +314,33 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             encoded = encode_frame(frame)
             cache[key] = (np.sort(self._mix(frame, encoded)), self.level_.predict(frame, encoded=encoded))
         return cache[key]
+
+    def refit(self, X: pd.DataFrame, y: Any, *, keep: Sequence[str] = ("tap",)) -> EnsemblePredictor:
+        """A new ensemble fitted on ``X`` and ``y``, but for the members named in ``keep``: those
+        are this ensemble's, as fitted. The level model and the reference networks are new.
+
+        A search refits between its rounds with the target's few new experiments added to the
+        window it was first fitted on: TAP, most of a fit's time, keeps what it learned from the
+        window, while the trees and the level model learn the target's rows in seconds
+        (docs/search.md, "Rounds"). This ensemble is left as it is.
+
+        Raises:
+            NotFittedError: this ensemble is not fitted.
+            InvalidOptionError: ``keep`` names no member.
+            DataError: bad ``X`` or ``y`` (as :meth:`fit`).
+        """
+        self._check_fitted()
+        names = [name for name, _ in self._named_members()]
+        unknown = [name for name in keep if name not in names]
+        if unknown:
+            raise InvalidOptionError(f"keep must name members among {', '.join(names)}, but got {unknown!r}")
+        fresh = clone(self)
+        fresh._kept = {name: member for name, member in zip(names, self.estimators_) if name in keep}
+        try:
+            fresh.fit(X, y)
+        finally:
+            del fresh._kept
+        return fresh
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -343,7 +388,8 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
             )
         weights = None if self.weights is None else [float(w) for w in self.weights]
         params = {"members": names, "weights": weights, "target": self.target, "use_dcn": self.use_dcn,
-                  "seed": self.seed, "std_scale": self.std_scale}
+                  "seed": self.seed, "std_scale": self.std_scale,
+                  "proxies": None if self.proxies is None else list(self.proxies)}
         members, tensors = [], {}
         for k, member in enumerate(self.estimators_):
             meta, member_tensors = member.state()
@@ -377,6 +423,8 @@ class EnsemblePredictor(SavablePredictor, BasePredictor):
         names = [str(name) for name in params.pop("members")]
         if params["weights"] is not None:
             params["weights"] = tuple(float(w) for w in params["weights"])
+        if params.get("proxies") is not None:
+            params["proxies"] = tuple(str(name) for name in params["proxies"])
         estimators = [predictor_class(member_meta.get("format"), source).from_state(
                           member_meta, _nested(tensors, f"{k}/"), source)
                       for k, member_meta in enumerate(meta["members"])]

@@ -15,7 +15,11 @@ Features (:data:`FLAT_FEATURES`):
   over convs and residual blocks), ``mean_kernel``, ``max_kernel``;
 - ``final_height``, ``final_channels`` (``log2(1 + size)`` of the tensor the head reads),
   ``log2_receptive_field`` and ``rf_coverage`` at the last spatial step;
-- the context features of :data:`~tapaskit.predictor.encoding.CONTEXT_FEATURES`.
+- the context features of :data:`~tapaskit.predictor.encoding.CONTEXT_FEATURES` (DCN, dataset
+  shape, schedule, ``log2_train_samples``).
+
+The tree models append the zero-cost proxies they use (:mod:`tapaskit.predictor.proxies`) to
+these columns themselves (``baselines.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ ARCH_FEATURES: tuple[str, ...] = (
 FLAT_FEATURES: tuple[str, ...] = ARCH_FEATURES + CONTEXT_FEATURES
 _I = {name: i for i, name in enumerate(STEP_FEATURES)}
 _DCN = CONTEXT_FEATURES.index("dcn")
-_HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size")]
+_HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size",
+                                                "log2_train_samples")]
 
 
 def _masked(values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:

@@ -6,6 +6,14 @@ lineage an LDE records for user data. Holding out one dataset while its siblings
 training set (scenario C of ``tapas benchmark predictor``) tests a predictor on images it has
 largely seen; scenario F holds out the whole family.
 
+A dataset's *regime* (:func:`dataset_regimes`) is how large its trainings were: ``"large"``
+when a row's input is at least :data:`LARGE_MIN_RESOLUTION` pixels on both sides and it was
+trained on at least :data:`LARGE_MIN_TRAIN_SAMPLES` samples
+(:func:`~tapaskit.predictor.inputs.train_samples`), else ``"small"``. The rule reads only what
+every LDE row records (input shape, dataset size and split), so it sorts a user's LDE as it sorts
+the shipped one (the default suite: <= 16x16 px, 1,000 training samples; the large suite: 28x28
+and 3x32x32 px, 3,000). Scenario R of ``tapas benchmark predictor`` transfers between regimes.
+
 Folds of architectures, so that a predictor is scored only on networks it never saw.
 
 A search proposes networks the LDE has never trained. A benchmark that scores a predictor on
@@ -20,12 +28,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ARCHITECTURE_FOLDS", "LINEAGE_COLUMNS", "architecture_keys", "dataset_families",
-           "family_of", "unseen_architecture_folds"]
+from tapaskit.predictor.inputs import train_samples
+
+__all__ = ["ARCHITECTURE_FOLDS", "LARGE_MIN_RESOLUTION", "LARGE_MIN_TRAIN_SAMPLES", "LINEAGE_COLUMNS",
+           "REGIMES", "architecture_keys", "dataset_families", "dataset_regimes", "family_of", "regime_of",
+           "unseen_architecture_folds"]
 
 #: Columns of an experiment frame that may record a dataset's lineage (the source it was derived
 #: from), in the order they are read; the first non-empty one wins.
 LINEAGE_COLUMNS: tuple[str, ...] = ("dataset_lineage", "lineage")
+
+#: The training regimes of :func:`dataset_regimes`.
+REGIMES: tuple[str, ...] = ("small", "large")
+#: A large-regime row's input is at least this many pixels high and wide ...
+LARGE_MIN_RESOLUTION = 28
+#: ... and was trained on at least this many samples.
+LARGE_MIN_TRAIN_SAMPLES = 2000
 
 #: Groups the test architectures are split into (each predicted by a model fitted without it).
 ARCHITECTURE_FOLDS = 2
@@ -64,6 +82,27 @@ def dataset_families(frame: pd.DataFrame) -> pd.Series:
     families = {(n, l): family_of(n, l) for n, l in zip(unique["name"], unique["lineage"])}
     return pd.Series([families[(n, l)] for n, l in zip(pairs["name"], pairs["lineage"])],
                      index=frame.index, dtype=object)
+
+
+def regime_of(in_height: float, in_width: float, train_samples: float) -> str:
+    """The regime of one training (or one search's full trainings): ``"large"`` at
+    :data:`LARGE_MIN_RESOLUTION` pixels or more with :data:`LARGE_MIN_TRAIN_SAMPLES` samples or
+    more, else ``"small"``; the rule of :func:`dataset_regimes` for a single row."""
+    large = (min(in_height, in_width) >= LARGE_MIN_RESOLUTION and train_samples >= LARGE_MIN_TRAIN_SAMPLES)
+    return "large" if large else "small"
+
+
+def dataset_regimes(frame: pd.DataFrame) -> pd.Series:
+    """The regime of each row of an experiment frame: ``"large"`` when its input is at least
+    28x28 px and it was trained on at least 2,000 samples (unknown counts as fewer), else
+    ``"small"`` (see the module docstring)."""
+    height = pd.to_numeric(frame["in_height"], errors="coerce").to_numpy(dtype=float)
+    width = pd.to_numeric(frame["in_width"], errors="coerce").to_numpy(dtype=float)
+    samples = train_samples(frame)
+    with np.errstate(invalid="ignore"):
+        large = ((height >= LARGE_MIN_RESOLUTION) & (width >= LARGE_MIN_RESOLUTION)
+                 & (samples >= LARGE_MIN_TRAIN_SAMPLES))
+    return pd.Series(np.where(large, "large", "small"), index=frame.index, dtype=object)
 
 
 def architecture_keys(frame: pd.DataFrame) -> pd.Series:

@@ -14,12 +14,24 @@ Columns (:data:`REQUIRED_COLUMNS` must be there, the others may be missing or ho
 - ``in_channels``, ``in_height``, ``in_width``: input shape (C, H, W) of one sample;
 - ``dcn``: the dataset's DCN in [0, 1]; NaN when unknown (optional);
 - ``lr``, ``epochs``, ``batch_size``: training hyperparameters of the experiment (optional);
+- ``train_samples``: the number of samples the network was (or would be) trained on (optional).
+  Where the frame has no finite value, :func:`train_samples` derives it from ``num_samples`` (the
+  dataset's size) and the ``extra_hparams`` JSON of an LDE row (``max_train``, ``val_fraction``):
+  ``min(max_train, round(num_samples * (1 - val_fraction)))``; NaN when neither is known;
+- ``num_samples``, ``extra_hparams``: see ``train_samples`` (optional);
+- ``proxy_synflow``, ``proxy_snip``, ``proxy_grad_norm``, ``proxy_jacob_cov``, ``proxy_naswot``
+  (:data:`PROXY_COLUMNS`): zero-cost proxies of the (network, dataset) at initialisation, log-scaled
+  where the raw values span magnitudes (optional; NaN or absent where not computed: predictors
+  treat them as missing, never as an error);
 - ``dataset_name``: optional; groups rows for ranking losses and per-dataset means.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -34,15 +46,24 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("num_classes", "in_channels", "in_height", 
 HPARAM_COLUMNS: tuple[str, ...] = ("lr", "epochs", "batch_size")
 #: Column naming the dataset of a row (for grouping); optional.
 GROUP_COLUMN = "dataset_name"
+#: Zero-cost proxy columns a predictor reads when present (NaN: not computed for that row).
+PROXY_COLUMNS: tuple[str, ...] = (
+    "proxy_synflow", "proxy_snip", "proxy_grad_norm", "proxy_jacob_cov", "proxy_naswot",
+)
+#: Explicit training-set size column; wins over what ``num_samples`` and ``extra_hparams`` imply.
+TRAIN_SAMPLES_COLUMN = "train_samples"
 
 __all__ = [
     "GROUP_COLUMN",
     "HPARAM_COLUMNS",
+    "PROXY_COLUMNS",
     "REQUIRED_COLUMNS",
+    "TRAIN_SAMPLES_COLUMN",
     "architecture_frame",
     "check_frame",
     "check_targets",
     "group_codes",
+    "train_samples",
 ]
 
 
@@ -105,6 +126,65 @@ def group_codes(X: pd.DataFrame) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def _numeric(X: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in X.columns:
+        return np.full(len(X), np.nan)
+    return pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+@lru_cache(maxsize=4096)
+def _schedule(text: str) -> tuple[float, float]:
+    """``(max_train, val_fraction)`` of one ``extra_hparams`` JSON text: ``max_train`` is inf when
+    the key holds null or is absent (no cap), ``val_fraction`` NaN when absent or not a number."""
+    try:
+        extra = json.loads(text)
+    except (TypeError, ValueError):
+        return math.inf, math.nan
+    if not isinstance(extra, dict):
+        return math.inf, math.nan
+
+    def number(key: str, default: float) -> float:
+        value = extra.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return default
+        return float(value) if math.isfinite(value) else default
+
+    max_train = number("max_train", math.inf)
+    val_fraction = number("val_fraction", math.nan)
+    if max_train <= 0:  # 0 means "all" in the search presets
+        max_train = math.inf
+    if not 0.0 <= val_fraction < 1.0:
+        val_fraction = math.nan
+    return max_train, val_fraction
+
+
+def train_samples(X: pd.DataFrame) -> np.ndarray:
+    """The number of training samples behind every row (float64, NaN where unknown).
+
+    An explicit, finite, positive ``train_samples`` value wins. Otherwise an LDE row's own record
+    decides: ``min(max_train, round(num_samples * (1 - val_fraction)))`` with ``max_train`` and
+    ``val_fraction`` from its ``extra_hparams`` JSON (the trainer's split; a null or missing
+    ``max_train`` means no cap). A row without ``num_samples`` or without a ``val_fraction`` in
+    ``extra_hparams`` (e.g. an imported MetaQNN record) is NaN: predictors then fill it with the
+    value of their training data. The test part a dataset keeps aside is not subtracted: the figure
+    is the trainer's arithmetic, exact to a few percent, which on the log2 scale predictors read
+    is well inside the gap between regimes (1,000 against 3,000 samples on the default LDE).
+    """
+    explicit = _numeric(X, TRAIN_SAMPLES_COLUMN)
+    explicit = np.where(explicit > 0, explicit, np.nan)
+    if np.all(np.isfinite(explicit)) or "extra_hparams" not in X.columns:
+        return explicit
+    num_samples = _numeric(X, "num_samples")
+    texts = X["extra_hparams"]
+    codes, uniques = pd.factorize(texts.astype(object), use_na_sentinel=True)
+    schedule = np.array([_schedule(t) if isinstance(t, str) else (math.inf, math.nan)
+                         for t in uniques] + [(math.inf, math.nan)], dtype=np.float64)
+    max_train, val_fraction = schedule[codes].T  # code -1 (missing) reads the last row
+    derived = np.minimum(max_train, np.round(num_samples * (1.0 - val_fraction)))
+    derived = np.where(np.isfinite(derived) & (derived > 0), derived, np.nan)
+    return np.where(np.isfinite(explicit), explicit, derived)
+
+
 def architecture_frame(
     architectures: Sequence[Architecture],
     *,
@@ -115,6 +195,7 @@ def architecture_frame(
     epochs: int | None = None,
     batch_size: int | None = None,
     dataset_name: str | None = None,
+    train_samples: int | None = None,
 ) -> pd.DataFrame:
     """The predictor input frame for candidate architectures on one dataset.
 
@@ -126,12 +207,17 @@ def architecture_frame(
         lr, epochs, batch_size: the schedule the candidates would be trained with (``None``: the
             predictor uses the values it saw most in training).
         dataset_name: optional name, kept in ``dataset_name``.
+        train_samples: the number of samples the candidates would be trained on (the training
+            split, after any ``max_train`` cap); ``None``: unknown, the predictor uses the value
+            of its training data. Zero-cost proxies, where computed, go into ``proxy_*`` columns
+            (:data:`PROXY_COLUMNS`) the caller adds to the returned frame.
 
     Returns:
         One row per architecture with the columns of the module docstring.
 
     Raises:
-        DataError: ``input_shape`` is not three positive integers or an item is no Architecture.
+        DataError: ``input_shape`` is not three positive integers, an item is no Architecture,
+            or ``train_samples`` is not a positive integer.
     """
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
@@ -144,6 +230,12 @@ def architecture_frame(
             raise DataError(
                 f"architectures[{i}] must be an Architecture, but got {type(arch).__name__}"
             )
+    if train_samples is not None and not (isinstance(train_samples, (int, np.integer))
+                                          and not isinstance(train_samples, bool)
+                                          and train_samples >= 1):
+        raise DataError(
+            f"train_samples must be a positive integer or None, but got {train_samples!r}"
+        )
     n = len(archs)
     column = pd.Series(archs, dtype=object)
 
@@ -160,5 +252,6 @@ def architecture_frame(
         "lr": filled(lr),
         "epochs": filled(epochs),
         "batch_size": filled(batch_size),
+        "train_samples": filled(train_samples),
         "dataset_name": pd.Series([dataset_name] * n, dtype=object),
     })

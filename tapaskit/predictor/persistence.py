@@ -109,7 +109,9 @@ class SavablePredictor:
     def signature(self) -> dict[str, Any]:
         """Everything besides the data that decides what ``fit`` learns (a cache key): the
         hyperparameters."""
-        return self.get_params()  # type: ignore[attr-defined] - a BasePredictor beside it
+        # plain JSON data: tuples (the proxy names) as lists, as a saved file holds them
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in self.get_params().items()}  # type: ignore[attr-defined]
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted predictor: JSON text and plain tensors, nothing pickled.

@@ -8,8 +8,11 @@ Usage::
     accuracy = tap.predict(candidates)                         # candidates: architecture_frame(...)
 
 What it learns from (the input frame of :mod:`tapaskit.predictor.inputs`): the networks (encoded
-by :mod:`tapaskit.predictor.encoding`), the dataset's DCN and shape, and the training
-hyperparameters ``lr``/``epochs``/``batch_size`` where recorded. A context feature that is
+by :mod:`tapaskit.predictor.encoding`), the dataset's DCN and shape, the training
+hyperparameters ``lr``/``epochs``/``batch_size`` and the number of training samples where
+recorded (the regime), and the zero-cost proxies where the frame has them
+(:mod:`tapaskit.predictor.proxies`: each used proxy's value and a presence flag join the
+context; ``proxy_dropout`` hides them on a share of the training rows). A context feature that is
 constant in the training data (e.g. the DCN in a single-dataset LDE, or a fixed schedule) is
 normalised to 0 and so carries nothing; ``use_dcn=False`` / ``use_hparams=False`` drop them
 explicitly. Unknown values (NaN) are filled with the training mean.
@@ -58,16 +61,18 @@ from tapaskit.predictor.encoding import (
     EncodedFrame,
     encode_frame,
 )
-from tapaskit.predictor.inputs import group_codes
+from tapaskit.predictor.inputs import PROXY_COLUMNS, group_codes
 from tapaskit.predictor.network import StackedScorer, TAPNetwork
 from tapaskit.predictor.persistence import SavablePredictor
+from tapaskit.predictor.proxies import check_proxy_params, proxy_block, proxy_matrix, used_proxies
 from tapaskit.predictor.stacked import StackedTAPNetworks
 
 __all__ = ["TAPRegressor", "FORMAT"]
 
 FORMAT = "tapaskit.tap/1"
 _DCN = CONTEXT_FEATURES.index("dcn")
-_HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size")]
+_HPARAMS = [CONTEXT_FEATURES.index(n) for n in ("log10_lr", "log2_epochs", "log2_batch_size",
+                                                "log2_train_samples")]
 _INV_CLASSES = CONTEXT_FEATURES.index("inv_classes")
 _MIN_STD = 1e-6
 
@@ -104,7 +109,14 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         dropout: variational dropout rate while training, in [0, 1).
         n_members: networks trained with seeds ``seed .. seed + n_members - 1`` and averaged.
         use_dcn: whether the DCN is an input.
-        use_hparams: whether ``lr``/``epochs``/``batch_size`` are inputs.
+        use_hparams: whether ``lr``/``epochs``/``batch_size`` and the training samples are inputs.
+        proxies: the zero-cost proxy columns read where the frame has them
+            (:data:`~tapaskit.predictor.inputs.PROXY_COLUMNS` by default; ``()``: none).
+        proxy_scaling: ``"raw"``, ``"dataset"`` (z-scores within each dataset of the frame) or
+            ``"both"`` (:mod:`tapaskit.predictor.proxies`).
+        proxy_dropout: share of the training rows with proxies shown without them in each
+            minibatch (drawn anew per minibatch and member), so that rows without proxies are
+            predicted well too.
         max_grad_norm: gradient-norm clipping.
         inference_batch_size: rows per forward pass in :meth:`predict`.
         predict_threads: forward passes run side by side in :meth:`predict` (at most one per
@@ -128,8 +140,11 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
 
     Attributes:
         step_mean_, step_std_: normalisation of the step features, ``(N_STEP,)``.
+        proxies_: the proxies the training rows held (at least ten rows each), which the fitted
+            networks read; the others are ignored.
         context_fill_, context_mean_, context_std_: NaN fill values and normalisation of the
-            context features, ``(N_CONTEXT,)``.
+            context features and the proxy block (values, then presence flags),
+            ``(N_CONTEXT + ...,)``.
         networks_: the fitted :class:`TAPNetwork` members.
         loss_curve_: mean training loss per epoch (of the first member).
         residual_std_: root mean square of the training residuals (chance-corrected), the floor
@@ -155,6 +170,9 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         n_members: int = 1,
         use_dcn: bool = True,
         use_hparams: bool = True,
+        proxies: tuple[str, ...] | None = PROXY_COLUMNS,
+        proxy_scaling: str = "raw",
+        proxy_dropout: float = 0.3,
         max_grad_norm: float = 1.0,
         inference_batch_size: int = 512,
         predict_threads: int = 2,
@@ -177,6 +195,9 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         self.n_members = n_members
         self.use_dcn = use_dcn
         self.use_hparams = use_hparams
+        self.proxies = proxies
+        self.proxy_scaling = proxy_scaling
+        self.proxy_dropout = proxy_dropout
         self.max_grad_norm = max_grad_norm
         self.inference_batch_size = inference_batch_size
         self.predict_threads = predict_threads
@@ -204,6 +225,7 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             check_number(name, getattr(self, name), 0.0)
         check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
         check_int("seed", self.seed, 0)  # numpy's generators take no negative seed
+        check_proxy_params(self.proxies, self.proxy_scaling, self.proxy_dropout)
 
     def _torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -216,12 +238,33 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             ) from None
 
     def _raw_context(self, encoded: EncodedFrame) -> np.ndarray:
+        """The context features, then each used proxy's value(s) (NaN where missing) and its
+        presence flag."""
         context = encoded.context.copy()
         if not self.use_dcn:
             context[:, _DCN] = 0.0
         if not self.use_hparams:
             context[:, _HPARAMS] = 0.0
-        return context
+        names = getattr(self, "proxies_", [])
+        if not names:
+            return context
+        matrix = (encoded.proxies if encoded.proxies is not None
+                  else np.full((len(context), 2 * len(PROXY_COLUMNS)), np.nan))
+        values, present = proxy_block(matrix, names, self.proxy_scaling)
+        return np.concatenate([context, values, present], axis=1)
+
+    @property
+    def n_context_(self) -> int:
+        """Context inputs of the fitted networks: the context features and the proxy block."""
+        return len(self.context_mean_)
+
+    def _hidden_context(self) -> np.ndarray:
+        """The normalised proxy block of a row without proxies (what proxy dropout shows)."""
+        block = slice(N_CONTEXT, self.n_context_)
+        n_values = self.n_context_ - N_CONTEXT - len(self.proxies_)
+        raw = np.concatenate([self.context_fill_[N_CONTEXT:N_CONTEXT + n_values],
+                              np.zeros(len(self.proxies_))])
+        return ((raw - self.context_mean_[block]) / self.context_std_[block]).astype(np.float32)
 
     def _normalised(self, encoded: EncodedFrame) -> tuple[EncodedFrame, np.ndarray, np.ndarray]:
         """Steps and context normalised with the fitted statistics, and ``A_0`` per row."""
@@ -244,6 +287,9 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
     def _fit_unchecked(self, X: pd.DataFrame, y: np.ndarray) -> None:
         device = self._torch_device()
         encoded = encode_frame(X)
+        names = check_proxy_params(self.proxies, self.proxy_scaling, self.proxy_dropout)
+        matrix = encoded.proxies if encoded.proxies is not None else proxy_matrix(X)
+        self.proxies_ = used_proxies(matrix, names)
         flat = encoded.flat.astype(np.float64)
         self.step_mean_ = flat.mean(axis=0)
         std = flat.std(axis=0)
@@ -281,12 +327,17 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
         steps, lengths, context, a0, y, groups = data
         seeds = [self.seed + k for k in range(self.n_members)]
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        members = [TAPNetwork(N_STEP, N_CONTEXT, self.hidden_size, self.head_size, generator)
+        members = [TAPNetwork(N_STEP, self.n_context_, self.hidden_size, self.head_size, generator)
                    for generator in generators]
         stacked = StackedTAPNetworks(members).to(device).train()
         optimizer = torch.optim.AdamW(stacked.parameters(), lr=self.lr,
                                       weight_decay=self.weight_decay)  # element-wise: per member
         rngs = [np.random.default_rng(seed) for seed in seeds]
+        hiding = self.proxy_dropout > 0 and bool(self.proxies_)
+        if hiding:  # proxy dropout: its own generators, so the minibatch order stays as without
+            hide_rngs = [np.random.default_rng([seed, 7]) for seed in seeds]
+            hidden = torch.from_numpy(self._hidden_context()).to(device)
+            block = slice(N_CONTEXT, self.n_context_)
         n = len(y)
         batches_per_epoch = math.ceil(n / self.batch_size)
         epochs = (self.epochs if self.epochs is not None
@@ -312,7 +363,15 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
                 idx = torch.from_numpy(idx_np).to(device)
                 for group in optimizer.param_groups:  # cosine decay, per minibatch
                     group["lr"] = self.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-                pred = stacked(steps[idx, :longest], lengths[idx], context[idx], a0[idx],
+                batch_context = context[idx]  # (M, B, C)
+                if hiding:
+                    hide = torch.from_numpy(np.stack([
+                        r.random(idx_np.shape[1]) < self.proxy_dropout for r in hide_rngs
+                    ])).to(device)  # (M, B)
+                    batch_context = batch_context.clone()
+                    batch_context[..., block] = torch.where(
+                        hide.unsqueeze(-1), hidden, batch_context[..., block])
+                pred = stacked(steps[idx, :longest], lengths[idx], batch_context, a0[idx],
                                dropout=self.dropout, generators=generators)  # (M, B)
                 losses = self._loss(pred, y[idx], groups[idx])  # (M,)
                 optimizer.zero_grad(set_to_none=True)
@@ -441,6 +500,7 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
             "params": self.get_params(),
             "step_features": list(STEP_FEATURES),
             "context_features": list(CONTEXT_FEATURES),
+            "proxy_features": list(self.proxies_),
             "n_train": self.n_train_,
             "y_std": self.y_std_,
             "residual_std": self.residual_std_,
@@ -460,13 +520,17 @@ class TAPRegressor(SavablePredictor, EncodingPredictor):
                 or meta["context_features"] != list(CONTEXT_FEATURES)):
             raise DataError(f"{source} was written for another encoding; refit the predictor")
         known = cls().get_params()
-        model = cls(**{k: v for k, v in meta["params"].items() if k in known})
+        params = {k: v for k, v in meta["params"].items() if k in known}
+        if isinstance(params.get("proxies"), list):  # JSON has no tuples
+            params["proxies"] = tuple(params["proxies"])
+        model = cls(**params)
         for name in ("step_mean_", "step_std_", "context_fill_", "context_mean_", "context_std_"):
             setattr(model, name, tensors[name].numpy())
+        model.proxies_ = [str(name) for name in meta.get("proxy_features", [])]
         device = model._torch_device()
         model.networks_ = []
         for k in range(model.n_members):
-            network = TAPNetwork(N_STEP, N_CONTEXT, model.hidden_size, model.head_size,
+            network = TAPNetwork(N_STEP, model.n_context_, model.hidden_size, model.head_size,
                                  torch.Generator().manual_seed(0))
             prefix = f"member{k}."
             network.load_state_dict({name[len(prefix):]: value for name, value in tensors.items()

@@ -18,6 +18,22 @@ Usage::
 
 Datasets without a DCN never fall in a window. With no target DCN (``dcn=None``) every
 experiment is used (``tau`` is then reported as ``None``).
+
+**Regimes.** An experiment is of the *large* regime
+(:func:`~tapaskit.predictor.holdout.dataset_regimes`) when it trained on at least 2,000 samples at
+28 pixels or more (the scale users search at: the default LDE's ``large`` suite, 3,000 samples at 28×28 and 32×32),
+else of the *small* one (the default suite: 1,000 samples at 8 to 16 pixels). With
+``regime="large"`` (a search on a large-regime dataset) the window is drawn from that regime first:
+
+1. the large-regime experiments within ``tau``, widened until they come from ``min_datasets``
+   large-regime datasets (or from all there are), however few experiments that is;
+2. plus the small-regime experiments of the usual window (``tau`` widened until
+   ``min_experiments`` and ``min_datasets`` are met on them),
+
+so the predictor always sees the target's regime, while the small regime, with ten times more
+architectures, teaches it the ranking of networks it would not otherwise have seen; the predictor
+tells the regimes apart by its inputs (resolution, training samples, epochs). The reported ``tau``
+is the wider of the two. Without large-regime experiments the usual window is used.
 """
 
 from __future__ import annotations
@@ -30,8 +46,9 @@ import pandas as pd
 
 from lde import DCN_TOLERANCE, ExperimentStore
 
-from tapaskit.checks import check_int, check_number
+from tapaskit.checks import check_choice, check_int, check_number
 from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.predictor.holdout import REGIMES, dataset_regimes
 
 __all__ = ["DEFAULT_MIN_DATASETS", "DEFAULT_MIN_EXPERIMENTS", "DEFAULT_TAU", "TrainingSelection",
            "check_min_datasets", "select_training_set"]
@@ -42,8 +59,6 @@ DEFAULT_TAU = 0.05
 DEFAULT_MIN_EXPERIMENTS = 200
 #: ... and at least this many datasets (see the module docstring for the measurement).
 DEFAULT_MIN_DATASETS = 6
-
-
 class TrainingSelection(NamedTuple):
     """The experiments selected to fit a predictor (unpacks as ``frame, tau, widened``).
 
@@ -92,6 +107,7 @@ def select_training_set(
     min_datasets: int = DEFAULT_MIN_DATASETS,
     tau_step: float = 0.05,
     exclude: Iterable[str] | str = (),
+    regime: str | None = None,
 ) -> TrainingSelection:
     """Experiments of datasets within ``tau`` of ``dcn``, widening the window when too few.
 
@@ -104,6 +120,8 @@ def select_training_set(
         min_datasets: ... and at least this many distinct datasets.
         tau_step: how much ``tau`` grows per widening, > 0.
         exclude: dataset names or fingerprints to leave out (e.g. the target itself).
+        regime: the target's regime; ``"large"`` draws the window from that regime first (see
+            the module docstring); ``None`` or ``"small"``: the plain window.
 
     Returns:
         The :class:`TrainingSelection`.
@@ -118,6 +136,8 @@ def select_training_set(
     check_number("tau", tau, 0.0)
     check_min_datasets(min_datasets)
     check_number("tau_step", tau_step, 0.0, open_low=True)
+    if regime is not None:
+        check_choice("regime", regime, REGIMES)
     if isinstance(source, ExperimentStore):
         frame = source.query(exclude_datasets=exclude)
     elif isinstance(source, pd.DataFrame):
@@ -131,19 +151,34 @@ def select_training_set(
             raise DataError("no experiments to learn from (the LDE is empty after exclusions)")
         return TrainingSelection(frame.reset_index(drop=True), None, False)
 
-    values = pd.to_numeric(frame["dcn"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    distance = np.abs(values - float(dcn))  # NaN for datasets without a DCN: never inside
-    widest = max(float(dcn), 1.0 - float(dcn))
-    current = float(tau)
-    while True:
-        inside = frame[distance <= current + DCN_TOLERANCE]
-        enough = len(inside) >= min_experiments and _count_datasets(inside) >= min_datasets
-        if enough or current >= widest:
-            break
-        current = min(current + tau_step, widest)
+    if regime == "large":
+        large = (dataset_regimes(frame) == "large").to_numpy()
+        if large.any():
+            wanted = min(min_datasets, _count_datasets(frame[large & frame["dcn"].notna().to_numpy()]) or 1)
+            first, tau_large = _window(frame[large], float(dcn), tau, tau_step, 0, wanted)
+            rest, tau_small = _window(frame[~large], float(dcn), tau, tau_step, min_experiments, min_datasets)
+            used = max(tau_large, tau_small)
+            if len(first) + len(rest):
+                return TrainingSelection(pd.concat([first, rest]).reset_index(drop=True), round(used, 10), used > tau)
+    inside, current = _window(frame, float(dcn), tau, tau_step, min_experiments, min_datasets)
     if len(inside) == 0:
         raise DataError(
             f"no experiment on a dataset with a DCN to learn from for DCN {dcn:g} "
             f"(the LDE has {len(frame)} experiments after exclusions, none with a DCN)"
         )
     return TrainingSelection(inside.reset_index(drop=True), round(current, 10), current > tau)
+
+
+def _window(frame: pd.DataFrame, dcn: float, tau: float, tau_step: float, min_experiments: int,
+            min_datasets: int) -> tuple[pd.DataFrame, float]:
+    """The rows within ``tau`` of ``dcn``, ``tau`` widened until they are enough; and that ``tau``."""
+    values = pd.to_numeric(frame["dcn"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    distance = np.abs(values - dcn)  # NaN for datasets without a DCN: never inside
+    widest = max(dcn, 1.0 - dcn)
+    current = float(tau)
+    while True:
+        inside = frame[distance <= current + DCN_TOLERANCE]
+        enough = len(inside) >= min_experiments and _count_datasets(inside) >= min_datasets
+        if enough or current >= widest:
+            return inside, current
+        current = min(current + tau_step, widest)

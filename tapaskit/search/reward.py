@@ -16,7 +16,15 @@ tests). For each architecture of a batch it
 
    so a network twice over its parameter budget loses ``penalty * ln 2`` (0.17 with the default
    ``penalty=0.25``), ten times over loses 0.58: smooth, so a policy gradient can still tell "a
-   bit over" from "far over", and strong enough that over-budget networks rarely win.
+   bit over" from "far over", and strong enough that over-budget networks rarely win;
+4. with a ``blind_spot`` weight κ > 0, subtracts the **blind-spot guard**: a scorer may return
+   ``(predicted, std)``, the predictor's standard deviation beside its mean, and the reward loses
+   ``κ * max(0, std - reference_std)``, where ``reference_std`` is the spread the predictor has on
+   the networks it was fitted on (put in the target's context). A network the predictor has seen
+   nothing like gets a wide spread and so a lower reward: the controller cannot win by proposing
+   networks in the predictor's blind spots. The guard uses the predictor's own spread rather than
+   a distance to the trained networks because the spread already measures distance in what matters
+   to the prediction (docs/search.md, "The blind-spot guard").
 
 A reward has a :attr:`Reward.version`: the identity of the predictor behind it (the search uses
 its fit's cache key; by default every ``Reward`` object is a version of its own). A strategy that
@@ -66,6 +74,7 @@ class RewardBatch:
     predicted: np.ndarray
     params: np.ndarray
     flops: np.ndarray
+    guard: np.ndarray | None = None  # the blind-spot guard subtracted (None: no guard)
 
 
 class Reward:
@@ -81,6 +90,9 @@ class Reward:
         cache: whether to remember predictions by ``arch_hash``.
         version: what scores (e.g. the fitted predictor's cache key); ``None``: a fresh id, so
             two rewards built apart are never taken for the same.
+        blind_spot: weight κ >= 0 of the blind-spot guard (0: none); the scorer must then return
+            ``(predicted, std)``.
+        reference_std: the predictor's spread on the networks it was fitted on, >= 0.
 
     Raises:
         InvalidOptionError: a bad shape, class count, budget or penalty.
@@ -97,6 +109,8 @@ class Reward:
         penalty: float = 0.25,
         cache: bool = True,
         version: str | None = None,
+        blind_spot: float = 0.0,
+        reference_std: float = 0.0,
     ) -> None:
         if not callable(score):
             raise InvalidOptionError(f"score must be callable, but got {type(score).__name__}")
@@ -113,6 +127,12 @@ class Reward:
             raise InvalidOptionError(f"penalty must be a number >= 0, but got {penalty!r}")
         self.penalty = float(penalty)
         self.use_cache = bool(cache)
+        for name, value in (("blind_spot", blind_spot), ("reference_std", reference_std)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise InvalidOptionError(f"{name} must be a number >= 0, but got {value!r}")
+        self.blind_spot = float(blind_spot)
+        self.reference_std = float(reference_std)
+        self._guard: dict[str, float] = {}
         self.version = uuid.uuid4().hex if version is None else str(version)
         self._cache: dict[str, float] = {}
         self.queries = 0
@@ -139,6 +159,7 @@ class Reward:
         params = np.full(n, -1, dtype=np.int64)
         flops = np.full(n, -1, dtype=np.int64)
         hashes: list[str | None] = [None] * n
+        guard = np.zeros(n)
         todo: dict[str, list[int]] = {}  # hash -> rows, so a batch's duplicates cost one query
         for i, arch in enumerate(archs):
             try:
@@ -148,8 +169,9 @@ class Reward:
             params[i], flops[i] = summary.params, summary.flops
             h = arch.arch_hash
             hashes[i] = h
-            if self.use_cache and h in self._cache:
+            if self.use_cache and h in self._cache and (not self.blind_spot or h in self._guard):
                 predicted[i] = self._cache[h]
+                guard[i] = self._guard.get(h, 0.0)
                 self.hits += 1
             elif h in todo:
                 todo[h].append(i)
@@ -158,19 +180,30 @@ class Reward:
                 todo[h] = [i]
         if todo:
             firsts = [rows[0] for rows in todo.values()]
-            values = self._query([archs[i] for i in firsts])
-            for (h, rows), value in zip(todo.items(), values):
+            values, guards = self._query([archs[i] for i in firsts])
+            for (h, rows), value, penalty in zip(todo.items(), values, guards):
                 predicted[rows] = value
+                guard[rows] = penalty
                 if self.use_cache:
                     self._cache[h] = float(value)
+                    if self.blind_spot:
+                        self._guard[h] = float(penalty)
         reward = np.zeros(n)
         for i in range(n):
             if hashes[i] is not None:
-                reward[i] = predicted[i] - self.penalty_of(int(params[i]), int(flops[i]))
-        return RewardBatch(reward=reward, predicted=predicted, params=params, flops=flops)
+                reward[i] = predicted[i] - self.penalty_of(int(params[i]), int(flops[i])) - guard[i]
+        return RewardBatch(reward=reward, predicted=predicted, params=params, flops=flops,
+                           guard=guard if self.blind_spot else None)
 
-    def _query(self, archs: list[Architecture]) -> np.ndarray:
-        values = np.asarray(self.score(archs), dtype=np.float64).reshape(-1)
+    def _query(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracies (clipped to [0, 1]) and the blind-spot guard of each."""
+        out = self.score(archs)
+        std = None
+        if isinstance(out, tuple):
+            out, std = out
+        elif self.blind_spot:
+            raise DataError("a reward with a blind-spot guard needs a scorer that returns (predicted, std)")
+        values = np.asarray(out, dtype=np.float64).reshape(-1)
         if values.shape[0] != len(archs):
             raise DataError(
                 f"the scorer must return one accuracy per architecture ({len(archs)}), "
@@ -183,7 +216,11 @@ class Reward:
             )
         self.queries += len(archs)
         self.calls += 1
-        return np.clip(values, 0.0, 1.0)
+        guard = np.zeros(len(archs))
+        if self.blind_spot and std is not None:
+            spread = np.nan_to_num(np.asarray(std, dtype=np.float64).reshape(-1), nan=0.0)
+            guard = self.blind_spot * np.maximum(0.0, spread - self.reference_std)
+        return np.clip(values, 0.0, 1.0), guard
 
     def prime(self, entries: Sequence[tuple[str, float]]) -> None:
         """Put known ``(arch_hash, predicted)`` pairs into the cache without querying (resume)."""
@@ -199,6 +236,7 @@ class Reward:
             "hits": self.hits,
             "calls": self.calls,
             "cache": dict(self._cache),
+            "guard": dict(self._guard),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -212,8 +250,17 @@ class Reward:
                 int(state["queries"]), int(state["hits"]), int(state["calls"])
             )
             self._cache = {str(h): float(v) for h, v in state["cache"].items()}
+            self._guard = {str(h): float(v) for h, v in state.get("guard", {}).items()}
         except KeyError as exc:
             raise InvalidOptionError(f"a reward state needs the key {exc.args[0]!r}") from None
+
+    @property
+    def guarded_share(self) -> float | None:
+        """Share of the distinct networks scored whose reward the blind-spot guard lowered (None:
+        no guard, or nothing scored yet)."""
+        if not self.blind_spot or not self._guard:
+            return None
+        return float(np.mean([g > 0 for g in self._guard.values()]))
 
     @property
     def cache_size(self) -> int:

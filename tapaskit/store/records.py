@@ -1,9 +1,10 @@
 """tapaskit's objects as the LDE's plain records.
 
 ``lde`` knows nothing of datasets, architectures or torch; this module turns a
-:class:`~tapaskit.datasets.Dataset`, an :class:`~tapaskit.space.architecture.Architecture` and a
-:class:`~tapaskit.training.trainer.TrainResult` into the frozen records the store accepts, and
-:func:`record_training` writes one training with its dataset and architecture rows at once. It
+:class:`~tapaskit.datasets.Dataset`, an :class:`~tapaskit.space.architecture.Architecture`, a
+:class:`~tapaskit.training.trainer.TrainResult` and zero-cost
+:class:`~tapaskit.training.zero_cost.ProxyScores` into the frozen records the store accepts, and
+:func:`record_training` writes one training with its dataset, architecture and proxy rows at once. It
 works with any :class:`lde.ExperimentStore` (the DuckDB file or the in-memory store).
 """
 
@@ -18,6 +19,7 @@ from lde import (
     ExperimentSource,
     ExperimentStatus,
     ExperimentStore,
+    ProxyRecord,
 )
 
 from tapaskit.errors import InvalidArchitectureError
@@ -26,6 +28,7 @@ from tapaskit.datasets import Dataset
 
 if TYPE_CHECKING:  # type hints only: the trainer imports torch, which `tapas lde ...` never needs
     from tapaskit.training.trainer import TrainResult
+    from tapaskit.training.zero_cost import ProxyScores
 
 
 def check_architecture_record(record: ArchitectureRecord) -> None:
@@ -77,6 +80,19 @@ def experiment_record(
     )
 
 
+def proxy_record(arch_hash: str, dataset_fingerprint: str, scores: ProxyScores) -> ProxyRecord:
+    """The LDE row of the zero-cost proxies of one (architecture, dataset) pair."""
+    return ProxyRecord(arch_hash=arch_hash, dataset_fingerprint=dataset_fingerprint, **scores.values(),
+                       seed=scores.seed, batch_size=scores.batch_size, seconds=scores.seconds)
+
+
+def training_proxies(result: TrainResult) -> list[ProxyRecord]:
+    """The proxy rows a training carries: one record, or none when its proxies were not computed."""
+    if result.proxies is None:
+        return []
+    return [proxy_record(result.arch_hash, result.fingerprint, result.proxies)]
+
+
 def record_training(
     store: ExperimentStore,
     dataset: Dataset,
@@ -87,8 +103,12 @@ def record_training(
     key: str | None = None,
     mlflow_run_id: str | None = None,
 ) -> int:
-    """Append one training run (with its dataset and architecture rows) in one atomic batch."""
+    """Append one training run (with its dataset, architecture and proxy rows) in one atomic batch.
+
+    The proxies the training computed are kept unless the pair has proxies already (the first wins).
+    """
     return store.add_experiments(
         [experiment_record(result, source=source, key=key, mlflow_run_id=mlflow_run_id)],
         architectures=[architecture_record(arch)], datasets=[dataset_record(dataset)],
+        proxies=training_proxies(result),
     )

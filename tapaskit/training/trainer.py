@@ -11,6 +11,11 @@ and the top-K trainings of a search all call :func:`train_architecture`. It
 - runs on CUDA when available (autocast mixed precision, cudnn benchmark), on the CPU otherwise;
 - is seeded: on the CPU the same seed gives the same curve (initialisation, batch order and dropout
   all come from a private RNG state, the caller's global state is left untouched);
+- computes the zero-cost proxies of the network at initialisation first
+  (:mod:`~tapaskit.training.zero_cost`: one seeded minibatch, on the CPU, a few tens of
+  milliseconds) and returns them with the result, so that the one process that records the
+  training writes them with it; a proxy computation that fails gives ``proxies=None`` and never
+  touches the training;
 - never raises for a run that goes wrong while training: a NaN/inf loss ends with status
   ``diverged``, an out-of-memory with ``oom``, any other runtime failure with ``failed``.
   An architecture that cannot be built for the dataset is a user mistake and raises
@@ -36,6 +41,7 @@ from tapaskit.space.architecture import Architecture
 from tapaskit.space.builder import build_module
 from tapaskit.space.shapes import NetworkSummary, infer_shapes
 from tapaskit.training.devices import free_memory, is_oom, resolve_device
+from tapaskit.training.zero_cost import ProxyScores, compute_proxies
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -89,7 +95,12 @@ class Hyperparameters:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What one training run produced. ``state_dict`` is set only when weights were kept."""
+    """What one training run produced. ``state_dict`` is set only when weights were kept.
+
+    ``proxies`` holds the zero-cost proxies of the network at initialisation on this dataset (see
+    :mod:`~tapaskit.training.zero_cost`), or ``None`` when they were not computed (a failure
+    before the training, ``proxies=False``) or their computation failed.
+    """
 
     status: TrainStatus
     arch_hash: str
@@ -108,6 +119,7 @@ class TrainResult:
     hparams: Hyperparameters
     message: str = ""
     test_accuracy: float | None = None
+    proxies: ProxyScores | None = None
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -206,6 +218,7 @@ def train_architecture(
     keep_weights: bool = False,
     evaluate_test: bool = False,
     progress: Callable[[int, float, float], None] | None = None,
+    proxies: bool = True,
 ) -> TrainResult:
     """Train ``arch`` on ``dataset`` and report the validation learning curve.
 
@@ -219,6 +232,8 @@ def train_architecture(
         evaluate_test: evaluate the best epoch's weights (chosen on validation) once on the
             dataset's test part, into ``test_accuracy``; for finalists only.
         progress: called after each epoch with (epoch, train_loss, val_accuracy).
+        proxies: compute the zero-cost proxies at initialisation first (on the CPU, with the
+            proxy seed, whatever ``seed`` is: the value a later backfill computes too).
 
     Returns:
         A :class:`TrainResult`; its status says whether training went well.
@@ -231,6 +246,7 @@ def train_architecture(
     summary = infer_shapes(arch, dataset.input_shape, dataset.num_classes)  # raises if invalid
     dev = resolve_device(device)
     _check_memory(summary, dataset, hparams, dev)  # a clear refusal instead of a failed 36 GB allocation
+    scores = _initial_proxies(arch, dataset) if proxies else None
     started = time.perf_counter()
     curve: list[float] = []
     losses: list[float] = []
@@ -248,6 +264,7 @@ def train_architecture(
             seconds=time.perf_counter() - started, device=str(dev), params=summary.params,
             flops=summary.flops, seed=seed, hparams=hparams, message=message,
             test_accuracy=test_accuracy[0] if test_accuracy and status is TrainStatus.OK else None,
+            proxies=scores,
             state_dict=best_state if keep_weights and status is TrainStatus.OK else None,
         )
 
@@ -284,6 +301,18 @@ def train_architecture(
 
 class _Diverged(RuntimeError):
     pass
+
+
+def _initial_proxies(arch: Architecture, dataset: Dataset) -> ProxyScores | None:
+    """The zero-cost proxies of ``arch`` on ``dataset``, or ``None``: they never fail a training.
+
+    Computed on the CPU with torch's global RNG forked and restored, so the training that follows
+    starts from exactly the state it would have had without them.
+    """
+    try:
+        return compute_proxies(arch, dataset)
+    except Exception:  # noqa: BLE001 - an odd network or dataset: the training goes on without them
+        return None
 
 
 def _train_loop(

@@ -44,7 +44,7 @@ from tapaskit.errors import InvalidOptionError
 from tapaskit.space.architecture import Architecture
 from tapaskit.space.sampler import ArchitectureSampler
 from tapaskit.space.shapes import infer_shapes
-from tapaskit.store import architecture_record, dataset_record, experiment_record
+from tapaskit.store import architecture_record, dataset_record, experiment_record, training_proxies
 from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingJob, TrainResult
 from tapaskit.workflows.characterize import characterize_dataset
 
@@ -260,7 +260,7 @@ def run_campaign(
     try:
         for job, result in executor.run(pending):
             store.add_experiments([experiment_record(result, source="seed", key=job.key)],
-                                  datasets=[dataset_record(job.dataset)])
+                                  datasets=[dataset_record(job.dataset)], proxies=training_proxies(result))
             counts["ok" if result.ok else "failed"] += 1
             if on_result:
                 on_result(result)
@@ -398,7 +398,57 @@ def data_card(frames: dict[str, Any], *, commands: dict[str, str] | None = None,
               "write_data_card(\"lde/default\")'`).", ""]
     for suite, frame in frames.items():
         lines += _suite_section(suite, frame, files[suite])
+    if any("proxies_created_at" in frame.columns for frame in frames.values()):
+        lines += _proxies_section(frames, files)
     return "\n".join(lines)
+
+
+def _proxies_section(frames: dict[str, Any], files: dict[str, str]) -> list[str]:
+    """What the shipped files hold of the zero-cost proxies, and how to add them again."""
+    names = ("synflow", "snip", "grad_norm", "jacob_cov", "naswot")
+    lines = [
+        "## Zero-cost proxies",
+        "",
+        "Every ok row carries the zero-cost proxies of its (architecture, dataset) pair in the columns "
+        f"{', '.join(f'`proxy_{n}`' for n in names)} (with `proxies_seed`, `proxies_batch_size`, "
+        "`proxies_seconds`, `proxies_created_at`); a fresh data home's `proxies` table is filled from them. "
+        "Each is a score of the network at initialisation (seed 0, the trainer's own initialisation) on one "
+        "minibatch of 64 samples drawn with seed 0 from the dataset's training part (never its test part), "
+        "computed on the CPU: synflow (stored as log10(1 + synflow)), snip (log10), grad_norm (log10), "
+        "jacob_cov (-log10(-score)) and NASWOT (log det of the activation-code kernel). Definitions, choices "
+        "and measured cost: `docs/proxies.md`. An empty score is a proxy that is undefined for that network "
+        "(e.g. NASWOT's kernel is singular when a network has too few activation units) or not finite.",
+        "",
+        "| suite | ok rows with proxies | pairs | empty scores (synflow, snip, grad_norm, jacob_cov, naswot) "
+        "| seconds per pair (median, max) | seconds in all |",
+        "|---|---|---|---|---|---|",
+    ]
+    for suite, frame in frames.items():
+        if "proxies_created_at" not in frame.columns:
+            continue
+        ok = frame[frame["status"] == "ok"]
+        pairs = frame[frame["proxies_created_at"].notna()].drop_duplicates(["arch_hash", "dataset_fingerprint"])
+        empty = ", ".join(str(int(pairs[f"proxy_{n}"].isna().sum())) for n in names)
+        seconds = pairs["proxies_seconds"]
+        lines.append(
+            f"| `{suite}` | {int(ok['proxies_created_at'].notna().sum()):,} of {len(ok):,} | {len(pairs):,} | "
+            f"{empty} | {seconds.median():.3f}, {seconds.max():.3f} | {seconds.sum():.0f} |")
+    lines += [
+        "",
+        "Seconds are per pair with the network's build, on this project's shared 2-core CPU (loading the "
+        "datasets not included). Trainings record their proxies as they are written, so a campaign shipped "
+        "with `--ship` carries them already. To add them to files made before (every other column stays as "
+        "it was; `same_content=False` because the default suite's eight down-sampled datasets, `size=`, load "
+        "today equal to the campaign's data only up to float rounding of the area averaging, at most 1e-7, "
+        "so not with the recorded fingerprint: their proxies are computed on the data as it loads today, "
+        "after checking its shape, classes and size):",
+        "",
+        "```",
+    ]
+    lines += [f"python -c 'from tapaskit.workflows.proxies import ship_proxies; "
+              f"ship_proxies(\"lde/default/{files[suite]}\", same_content=False)'" for suite in frames]
+    lines += ["```", "", "For any other LDE: `tapas lde proxies [--lde FILE]` (resumable).", ""]
+    return lines
 
 
 def _suite_section(suite: str, frame: Any, file: str) -> list[str]:

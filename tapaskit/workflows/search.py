@@ -66,8 +66,10 @@ from tapaskit.checks import check_choice, check_int, check_number
 from tapaskit.datasets import Dataset, load_dataset
 from tapaskit.errors import InvalidOptionError
 from tapaskit.paths import atomic_write
-from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, make_predictor
+from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, make_predictor, select_training_set
 from tapaskit.predictor.cache import TARGET_WEIGHT, PredictorFit, fit_predictor
+from tapaskit.predictor.holdout import regime_of
+from tapaskit.predictor.proxies import reads_proxies
 from tapaskit.search import STRATEGIES, Candidate, Reward, StrategyResult
 from tapaskit.search.acquisition import ACQUISITIONS, DEFAULT_BETA, acquisition_scores, select_diverse
 from tapaskit.space.architecture import Architecture
@@ -78,11 +80,13 @@ from tapaskit.tracking import TrackedRun, Tracker
 from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingEvents, TrainingJob, TrainResult
 from tapaskit.training.devices import resolve_device
 from tapaskit.training.trainer import TrainStatus
+from tapaskit.training.zero_cost import PROXY_NAMES, ProxyScores, compute_proxies, proxy_batch
 from tapaskit.workflows.characterize import Characterization, characterize_dataset
 
 STATE_FILE = "search_state.pt"
 CHECKPOINT_EVERY = 10  # batches between checkpoints of the strategy's state
 SHORTLIST = 64  # networks per round whose spread is asked for (the best by reward)
+REFERENCE_NETWORKS = 300  # fitted-on networks whose spread sets the blind-spot guard's reference
 SCREEN_KEEP = 3  # successive halving keeps the best third at every rung
 MIN_SCREEN_SAMPLES = 500  # a screening rung trains on at least this many samples
 
@@ -110,6 +114,7 @@ class SearchConfig:
     acquisition: str = "ucb"
     beta: float = DEFAULT_BETA
     register: str | None = None  # the model registry's name for the found model (None: per dataset)
+    blind_spot: float = 1.0  # weight of the blind-spot guard on the reward (0: none; see search/reward.py)
 
 
 #: Presets: ``quick`` finishes in minutes on a laptop CPU (small datasets such as digits); ``cpu`` is
@@ -146,6 +151,7 @@ def resolve_config(config: SearchConfig) -> SearchConfig:
         filled = replace(filled, top_k=filled.trainings)  # one round of every training asked for
     check_number("tau", filled.tau, 0.0)
     check_number("beta", filled.beta, 0.0)
+    check_number("blind-spot", filled.blind_spot, 0.0)
     check_int("seed", filled.seed, minimum=0)
     if filled.device is not None:
         resolve_device(filled.device)  # before the probe and the predictor fit, not at the trainings
@@ -215,6 +221,8 @@ class ProposalSummary:
     batch_mean_reward: tuple[float, ...]
     last_quarter_mean_reward: float
     random_last_quarter_mean_reward: float | None  # None when the strategy is random itself
+    guard_reference_std: float | None = None  # the blind-spot guard's reference spread (None: no guard)
+    guarded_share: float | None = None  # share of distinct proposals the guard took reward from
 
     @property
     def beats_random(self) -> bool | None:
@@ -350,6 +358,8 @@ class Search:
         self.screened: list[TrainedCandidate] = []  # the screening rungs' trainings so far
         self.strategy: Any = None
         self.reward: Reward | None = None
+        self._reference_std: tuple[Any, float] | None = None  # (fit key, median spread)
+        self._proxy_batch: Any = None  # the dataset's proxy minibatch, drawn once
 
     @property
     def rounds(self) -> int:
@@ -372,7 +382,7 @@ class Search:
         with self._timed("fit_predictor"):
             self.predictor, self.fit = fit_predictor(self.store, dcn, name=self.config.predictor,
                                                      tau=self.config.tau, seed=self.config.seed,
-                                                     target=self.dataset.fingerprint)
+                                                     target=self.dataset.fingerprint, regime=self.regime)
         self.first_fit = self.fit
         return self.fit
 
@@ -383,17 +393,51 @@ class Search:
         with self._timed("fit_predictor"):
             self.predictor, self.fit = fit_predictor(self.store, dcn, name=self.config.predictor,
                                                      tau=self.config.tau, seed=self.config.seed,
-                                                     target=self.dataset.fingerprint, target_weight=TARGET_WEIGHT)
+                                                     target=self.dataset.fingerprint, target_weight=TARGET_WEIGHT,
+                                                     regime=self.regime)
         return self.fit
 
+    def train_samples(self) -> int:
+        """Samples a full training of this search trains on (the trainer's split, capped by max_train)."""
+        hparams = self.full_hparams()
+        outside_test = self.dataset.num_samples - len(self.dataset.test_indices())
+        samples = round(outside_test * (1.0 - hparams.val_fraction))
+        return min(samples, hparams.max_train) if hparams.max_train else samples
+
+    @property
+    def regime(self) -> str:
+        """The regime of this search's full trainings (the predictor's window is drawn from it first)."""
+        _, height, width = self.dataset.input_shape
+        return regime_of(height, width, self.train_samples())
+
     def _frame(self, archs: list[Architecture]) -> Any:
-        ds = self.dataset
+        ds, c = self.dataset, self.config
         return architecture_frame(archs, input_shape=ds.input_shape, num_classes=ds.num_classes,
-                                  dcn=self.characterization.dcn, dataset_name=ds.name)
+                                  dcn=self.characterization.dcn, dataset_name=ds.name, epochs=c.epochs,
+                                  train_samples=self.train_samples())
 
     def score(self, archs: list[Architecture]) -> np.ndarray:
         """Predicted accuracies of ``archs`` on this dataset, in [0, 1]."""
         return np.clip(self.predictor.predict(self._frame(archs)), 0.0, 1.0)
+
+    def score_with_std(self, archs: list[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracies of ``archs`` and the predictor's standard deviation of each."""
+        mean, std = self.predictor.predict(self._frame(archs), return_std=True)
+        return np.clip(mean, 0.0, 1.0), np.asarray(std, dtype=np.float64)
+
+    def reference_std(self) -> float:
+        """The predictor's median spread on (at most 300 of) the networks it was fitted on, put in
+        this dataset's context: what the blind-spot guard counts as "seen before"."""
+        key = self.fit.key or id(self.predictor)
+        if self._reference_std is None or self._reference_std[0] != key:
+            window = select_training_set(self.store, self.characterization.dcn, self.fit.tau_requested,
+                                         regime=self.regime).frame
+            texts = window["arch_json"].astype(str).drop_duplicates()
+            texts = texts.sample(min(REFERENCE_NETWORKS, len(texts)), random_state=self.config.seed)
+            archs = [Architecture.from_json(t) for t in texts]
+            _, std = self.score_with_std(archs)
+            self._reference_std = (key, float(np.median(std)))
+        return self._reference_std[1]
 
     def spread(self, archs: list[Architecture]) -> np.ndarray | None:
         """The predictor's standard deviation for ``archs`` (None when it gives none)."""
@@ -405,8 +449,10 @@ class Search:
 
     def _reward(self) -> Reward:
         c, ds = self.config, self.dataset
-        return Reward(self.score, input_shape=ds.input_shape, num_classes=ds.num_classes,
-                      max_params=c.max_params, max_flops=c.max_flops, version=self.fit.key)
+        guard = c.blind_spot
+        return Reward(self.score_with_std if guard else self.score, input_shape=ds.input_shape,
+                      num_classes=ds.num_classes, max_params=c.max_params, max_flops=c.max_flops,
+                      version=self.fit.key, blind_spot=guard, reference_std=self.reference_std() if guard else 0.0)
 
     # -- 3a. propose --------------------------------------------------------------------------
     def propose(self, budget: int | None = None) -> StrategyResult:
@@ -450,7 +496,9 @@ class Search:
             distinct=result.distinct_count(), seconds=result.seconds,
             best_predicted_reward=float(max(x.reward for x in result.history)),
             batch_mean_reward=tuple(float(r) for r in result.batch_rewards),
-            last_quarter_mean_reward=float(result.mean_reward(last=0.25)), random_last_quarter_mean_reward=theirs)
+            last_quarter_mean_reward=float(result.mean_reward(last=0.25)), random_last_quarter_mean_reward=theirs,
+            guard_reference_std=self.reference_std() if c.blind_spot else None,
+            guarded_share=None if self.reward is None else self.reward.guarded_share)
 
     # -- 3b. select ---------------------------------------------------------------------------
     def select(self, n: int) -> list[tuple[Candidate, float | None]]:
@@ -467,13 +515,50 @@ class Search:
         ranked = sorted(best_by_hash.values(), key=lambda x: (-x.reward, x.step))[:max(SHORTLIST, 4 * n)]
         if not ranked:
             return []
+        ranked, sigma = self.rescore_shortlist(ranked)
         mu = np.array([x.reward for x in ranked])
-        sigma = self.spread([x.arch for x in ranked]) if c.acquisition != "greedy" else None
+        sigma = sigma if c.acquisition != "greedy" else None
         measured = [t.result.peak_accuracy for t in self.full if t.result.ok and t.result.peak_accuracy is not None]
         scores = acquisition_scores(mu, sigma, rule=c.acquisition, beta=c.beta,
                                     best=max(measured) if measured else None)
         picked = select_diverse([x.arch for x in ranked], scores, n)
         return [(ranked[i], None if sigma is None else float(sigma[i])) for i in picked]
+
+    def rescore_shortlist(self, ranked: list[Candidate]) -> tuple[list[Candidate], np.ndarray | None]:
+        """The shortlist scored again, with each network's zero-cost proxies on this dataset as
+        inputs when the predictor learned from proxies (its reward and prediction updated); and
+        the predictor's spread of each (None when it gives none).
+
+        Proxies cost tens of milliseconds a network (one minibatch through it at initialisation),
+        so the strategy's thousands of proposals are scored without them and only the shortlist
+        with them (docs/search.md, "Zero-cost proxies").
+        """
+        archs = [x.arch for x in ranked]
+        frame = self._frame(archs)
+        columns = self.shortlist_proxies(archs)
+        if columns is not None:
+            frame = frame.assign(**columns)
+        try:
+            mean, std = self.predictor.predict(frame, return_std=True)
+        except TypeError:  # a predictor without return_std
+            mean, std = self.predictor.predict(frame), None
+        if columns is not None:
+            mean = np.clip(mean, 0.0, 1.0)
+            ranked = [replace(x, reward=x.reward - x.predicted + float(m), predicted=float(m))
+                      for x, m in zip(ranked, mean)]
+        return ranked, None if std is None else np.asarray(std, dtype=np.float64)
+
+    def shortlist_proxies(self, archs: list[Architecture]) -> dict[str, np.ndarray] | None:
+        """The zero-cost proxies of ``archs`` on this dataset as predictor input columns (NaN where
+        one failed); None when the predictor uses no proxies."""
+        if not reads_proxies(self.predictor):
+            return None
+        if self._proxy_batch is None:
+            self._proxy_batch = proxy_batch(self.dataset)
+        with self._timed("proxies"):
+            scores = [compute_proxies(arch, batch=self._proxy_batch).values() for arch in archs]
+        return {f"proxy_{name}": np.array([np.nan if row[name] is None else row[name] for row in scores])
+                for name in PROXY_NAMES}
 
     # -- 3c. screen ---------------------------------------------------------------------------
     def screen_rungs(self) -> int:
@@ -851,7 +936,7 @@ class Search:
                 peak_epoch=entry["peak_epoch"], seconds=entry["seconds"], device=entry["device"],
                 params=entry["params"], flops=entry["flops"], seed=entry["seed"],
                 hparams=Hyperparameters(**entry["hparams"]), message=entry.get("message", ""),
-                test_accuracy=entry.get("test_accuracy"))
+                test_accuracy=entry.get("test_accuracy"), proxies=ProxyScores.from_dict(entry.get("proxies")))
         except Exception:  # noqa: BLE001 - a damaged resume file: train that candidate again
             return None
         weighted = not stage.startswith("screen")
