@@ -100,3 +100,18 @@ def test_an_unfitted_clone_has_no_learned_attributes(frame: pd.DataFrame) -> Non
     est = seeded_predictor("dataset_mean", 0).fit(frame, frame["peak_accuracy"].to_numpy())
     fresh = clone(est)
     assert not hasattr(fresh, "n_features_in_") and not hasattr(fresh, "feature_names_in_")
+
+
+@pytest.mark.parametrize("name", ("lightgbm", "ensemble"))
+def test_a_saved_predictor_keeps_its_input_columns(name: str, frame: pd.DataFrame, tmp_path: Path) -> None:
+    est = seeded_predictor(name, 0)
+    if name == "ensemble":  # a small one: the file round trip is what is tested
+        from tapaskit.predictor import LightGBMPredictor, TAPRegressor
+
+        est.set_params(members=[("tap", TAPRegressor(train_steps=30, hidden_size=8, head_size=8)),
+                                ("lightgbm", LightGBMPredictor(n_estimators=20))],
+                       level=LightGBMPredictor(n_estimators=20))
+    est.fit(frame, frame["peak_accuracy"].to_numpy())
+    loaded = type(est).load(est.save(tmp_path / "model.pt"))
+    assert list(loaded.feature_names_in_) == list(est.feature_names_in_) and loaded.n_features_in_ == est.n_features_in_
+    np.testing.assert_allclose(loaded.predict(frame), est.predict(frame), atol=1e-6)

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tapaskit.errors import DataError
 from tapaskit.paths import atomic_write
 
@@ -122,7 +124,11 @@ class SavablePredictor:
         Raises:
             NotFittedError: before ``fit``.
         """
-        return write_state(path, *self.state())  # type: ignore[attr-defined]
+        meta, tensors = self.state()  # type: ignore[attr-defined]
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:  # scikit-learn's record of the input columns, kept with the file
+            meta = {**meta, "feature_names_in": [str(n) for n in names]}
+        return write_state(path, meta, tensors)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
@@ -133,4 +139,8 @@ class SavablePredictor:
                 for another encoding or other features.
         """
         meta, tensors = read_state(path, cls.file_format, cls.file_kind)
-        return cls.from_state(meta, tensors, path)  # type: ignore[attr-defined]
+        model = cls.from_state(meta, tensors, path)  # type: ignore[attr-defined]
+        if isinstance(meta.get("feature_names_in"), list):
+            model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+            model.n_features_in_ = len(model.feature_names_in_)
+        return model
