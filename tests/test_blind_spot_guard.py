@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tapaskit.errors import DataError, InvalidOptionError
+from tapaskit.errors import DataError, InvalidArchitectureError, InvalidOptionError
 from tapaskit.predictor import EnsemblePredictor, LightGBMPredictor, TAPRegressor, architecture_frame
 from tapaskit.predictor.synthetic import synthetic_accuracy
 from tapaskit.search import Reward
+from tapaskit.space.architecture import Architecture
 from tapaskit.space.sampler import ArchitectureSampler
 
 SHAPE = (1, 16, 16)
@@ -105,3 +106,28 @@ def test_a_warm_refit_keeps_tap_and_refits_the_rest(predictor: EnsemblePredictor
     assert np.mean(np.abs(after - 0.3)) < np.mean(np.abs(before - 0.3))
     with pytest.raises(InvalidOptionError, match="keep must name members among tap, lightgbm"):
         predictor.refit(target, target["peak_accuracy"], keep=("nope",))
+
+
+def test_the_reference_spread_skips_window_networks_that_do_not_fit_the_input(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from tapaskit.predictor.synthetic import synthetic_lde
+    from tapaskit.space.shapes import infer_shapes
+    from tapaskit.workflows.search import Search, SearchConfig
+
+    store = synthetic_lde(n_datasets=6, n_archs=40, input_shape=(1, 28, 28), max_depth=12, seed=3)
+    archs = [Architecture.from_json(t) for t in store.query()["arch_json"].unique()]
+    fits = []
+    for arch in archs:
+        try:
+            infer_shapes(arch, (1, 8, 8), 10)
+            fits.append(arch)
+        except InvalidArchitectureError:
+            pass
+    assert 0 < len(fits) < len(archs)  # the window holds networks that collapse at 8x8 (digits)
+    search = Search(SearchConfig("digits", preset="quick", predictor="lightgbm"), out_dir=tmp_path / "out", lde=store)
+    search.characterization = SimpleNamespace(dcn=0.5)
+    search.fit_predictor()
+    reference = search.reference_std()
+    assert np.isfinite(reference) and reference > 0
+    assert reference == pytest.approx(float(np.median(search.score_with_std(fits)[1])))

@@ -64,7 +64,7 @@ from lde import ExperimentStore
 
 from tapaskit.checks import check_choice, check_int, check_number
 from tapaskit.datasets import Dataset, load_dataset
-from tapaskit.errors import InvalidOptionError
+from tapaskit.errors import InvalidArchitectureError, InvalidOptionError
 from tapaskit.paths import atomic_write
 from tapaskit.predictor import DEFAULT_PREDICTOR, DEFAULT_TAU, architecture_frame, make_predictor, select_training_set
 from tapaskit.predictor.cache import TARGET_WEIGHT, PredictorFit, fit_predictor
@@ -75,6 +75,7 @@ from tapaskit.search.acquisition import ACQUISITIONS, DEFAULT_BETA, acquisition_
 from tapaskit.space.architecture import Architecture
 from tapaskit.space.compact import compact_form
 from tapaskit.space.export import write_model_files
+from tapaskit.space.shapes import infer_shapes
 from tapaskit.store import open_lde, record_training
 from tapaskit.tracking import TrackedRun, Tracker
 from tapaskit.training import Executor, Hyperparameters, LocalExecutor, TrainingEvents, TrainingJob, TrainResult
@@ -426,17 +427,27 @@ class Search:
         return np.clip(mean, 0.0, 1.0), np.asarray(std, dtype=np.float64)
 
     def reference_std(self) -> float:
-        """The predictor's median spread on (at most 300 of) the networks it was fitted on, put in
-        this dataset's context: what the blind-spot guard counts as "seen before"."""
+        """The predictor's median spread on (at most 300 of) the networks it was fitted on that fit
+        this dataset's input, put in its context: what the blind-spot guard counts as "seen before"."""
         key = self.fit.key or id(self.predictor)
         if self._reference_std is None or self._reference_std[0] != key:
             window = select_training_set(self.store, self.characterization.dcn, self.fit.tau_requested,
                                          regime=self.regime).frame
             texts = window["arch_json"].astype(str).drop_duplicates()
-            texts = texts.sample(min(REFERENCE_NETWORKS, len(texts)), random_state=self.config.seed)
-            archs = [Architecture.from_json(t) for t in texts]
-            _, std = self.score_with_std(archs)
-            self._reference_std = (key, float(np.median(std)))
+            ds = self.dataset
+            archs: list[Architecture] = []
+            for text in texts.sample(frac=1.0, random_state=self.config.seed):
+                arch = Architecture.from_json(text)
+                try:  # trained at another resolution, a network may not fit this input
+                    infer_shapes(arch, ds.input_shape, ds.num_classes)
+                except InvalidArchitectureError:
+                    continue
+                archs.append(arch)
+                if len(archs) == REFERENCE_NETWORKS:
+                    break
+            # none fits (a window of other resolutions only): the guard is then κ σ itself
+            median = float(np.median(self.score_with_std(archs)[1])) if archs else 0.0
+            self._reference_std = (key, median)
         return self._reference_std[1]
 
     def spread(self, archs: list[Architecture]) -> np.ndarray | None:
