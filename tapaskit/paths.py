@@ -41,16 +41,18 @@ def _sweep_abandoned(path: Path) -> None:
     """Remove the temporary files of ``path`` left by writers that were killed (their process is gone)."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
         pid = stale.name[len(path.name) + 2:-len(".partial")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             stale.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (POSIX: ``os.kill(pid, 0)``), the probe that tells a killed
+    writer's leftover files from those of a live one."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
+    except OSError:  # e.g. PermissionError: it exists but belongs to another user
         return True
     return True
 

@@ -88,15 +88,5 @@ def _remove_abandoned_fills(default: Path) -> None:
         return  # os.kill(pid, 0) is the liveness probe used here; on Windows it would kill
     for leftover in default.parent.glob(f".{default.name}.*.filling*"):
         pid = leftover.name[len(default.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not paths.process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it exists but belongs to another user
-        return True
-    return True

@@ -450,14 +450,6 @@ class Search:
             self._reference_std = (key, median)
         return self._reference_std[1]
 
-    def spread(self, archs: list[Architecture]) -> np.ndarray | None:
-        """The predictor's standard deviation for ``archs`` (None when it gives none)."""
-        try:
-            _, std = self.predictor.predict(self._frame(archs), return_std=True)
-        except TypeError:  # a predictor without return_std
-            return None
-        return np.asarray(std, dtype=np.float64)
-
     def _reward(self) -> Reward:
         c, ds = self.config, self.dataset
         guard = c.blind_spot
